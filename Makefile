@@ -1,0 +1,55 @@
+# Two set-up commands: `make demo` and `make test`. Each bootstraps .venv itself.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | md5sum | cut -c1-12)
+DBT := $(BIN)/dbt
+DBT_FLAGS := --profiles-dir . --project-dir .
+
+DEMO_EVENTS ?= 1000000
+DEMO_DAYS ?= 14
+
+.PHONY: install demo test lint format bench docs clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	rm -f $(VENV)/.installed-*
+	touch $(STAMP)
+
+install: $(STAMP)
+
+lint: install
+	$(BIN)/ruff check src tests scripts
+	$(BIN)/ruff format --check src tests scripts
+	$(BIN)/sqlfluff lint models macros
+
+format: install
+	$(BIN)/ruff check --fix src tests scripts
+	$(BIN)/ruff format src tests scripts
+
+test: lint
+	$(BIN)/python -m pytest
+
+# The main job end to end on the embedded defaults (./lake, ./warehouse.duckdb, 127.0.0.1:9092).
+# The demo owns those defaults: it starts from an empty lake and warehouse each time.
+demo: install
+	rm -rf lake warehouse.duckdb
+	$(BIN)/eventlake broker start
+	$(BIN)/eventlake generate --events $(DEMO_EVENTS) --days $(DEMO_DAYS)
+	$(BIN)/eventlake load --once
+	$(DBT) build $(DBT_FLAGS)
+	$(BIN)/eventlake summary
+	$(BIN)/eventlake broker stop
+
+bench: install
+	$(BIN)/python scripts/bench_loader.py
+
+docs: install
+	$(DBT) docs generate $(DBT_FLAGS)
+	$(DBT) docs serve $(DBT_FLAGS) --host 127.0.0.1 --port 8080
+
+clean:
+	rm -rf lake warehouse.duckdb target logs .eventlake .pytest_cache

@@ -1,0 +1,95 @@
+"""Configuration read from the environment, with embedded defaults so nothing needs setting."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from eventlake.exceptions import ConfigError
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
+    if value < 0:
+        raise ConfigError(f"{name} must be zero or more, got {value}")
+    return value
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where things live: the broker, the topics and the two stores."""
+
+    bootstrap_servers: str = "127.0.0.1:9092"
+    """KAFKA_BOOTSTRAP_SERVERS: the Kafka cluster (any Kafka-protocol broker)."""
+    topic: str = "events"
+    """EVENTLAKE_TOPIC: the topic of interaction events."""
+    dlq_topic: str = "events-dlq"
+    """EVENTLAKE_DLQ_TOPIC: rejected messages, original bytes and headers plus the reason."""
+    group_id: str = "eventlake-loader"
+    """EVENTLAKE_GROUP_ID: consumer group of the lake loaders."""
+    lake_dir: Path = Path("lake")
+    """EVENTLAKE_LAKE_DIR: folder holding raw/, quarantine/ and the loader checkpoints."""
+    warehouse: Path = Path("warehouse.duckdb")
+    """EVENTLAKE_WAREHOUSE: the DuckDB file dbt builds into."""
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        return cls(
+            bootstrap_servers=env.get("KAFKA_BOOTSTRAP_SERVERS") or cls.bootstrap_servers,
+            topic=env.get("EVENTLAKE_TOPIC") or cls.topic,
+            dlq_topic=env.get("EVENTLAKE_DLQ_TOPIC") or cls.dlq_topic,
+            group_id=env.get("EVENTLAKE_GROUP_ID") or cls.group_id,
+            lake_dir=Path(env.get("EVENTLAKE_LAKE_DIR") or cls.lake_dir),
+            warehouse=Path(env.get("EVENTLAKE_WAREHOUSE") or cls.warehouse),
+        )
+
+
+@dataclass(frozen=True)
+class LoaderConfig:
+    """How the loader batches, rotates files and bounds its memory."""
+
+    batch_size: int = 20_000
+    """EVENTLAKE_BATCH_SIZE: messages taken from the consumer per poll."""
+    rotate_records: int = 1_000_000
+    """EVENTLAKE_ROTATE_RECORDS: a partition's buffer is written once it holds this many rows."""
+    rotate_bytes: int = 128 * 1024 * 1024
+    """EVENTLAKE_ROTATE_BYTES: ... or this many bytes of Arrow data."""
+    rotate_seconds: int = 60
+    """EVENTLAKE_ROTATE_SECONDS: ... or when its oldest row has waited this long."""
+    max_buffer_bytes: int = 256 * 1024 * 1024
+    """EVENTLAKE_MAX_BUFFER_BYTES: all buffers together; the largest is written first."""
+    max_message_bytes: int = 256 * 1024
+    """EVENTLAKE_MAX_MESSAGE_BYTES: larger values are rejected to the DLQ."""
+    max_future_seconds: int = 24 * 3600
+    """EVENTLAKE_MAX_FUTURE_SECONDS: event_time further ahead of the clock is rejected."""
+    max_age_days: int = 3650
+    """EVENTLAKE_MAX_AGE_DAYS: event_time further back than this is rejected."""
+    row_group_size: int = 128 * 1024
+    """EVENTLAKE_ROW_GROUP_SIZE: rows per Parquet row group."""
+    session_timeout_ms: int = 6000
+    """EVENTLAKE_SESSION_TIMEOUT_MS: group session timeout (quick joins and failover)."""
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> LoaderConfig:
+        env = os.environ if env is None else env
+        return cls(
+            batch_size=_int(env, "EVENTLAKE_BATCH_SIZE", cls.batch_size),
+            rotate_records=_int(env, "EVENTLAKE_ROTATE_RECORDS", cls.rotate_records),
+            rotate_bytes=_int(env, "EVENTLAKE_ROTATE_BYTES", cls.rotate_bytes),
+            rotate_seconds=_int(env, "EVENTLAKE_ROTATE_SECONDS", cls.rotate_seconds),
+            max_buffer_bytes=_int(env, "EVENTLAKE_MAX_BUFFER_BYTES", cls.max_buffer_bytes),
+            max_message_bytes=_int(env, "EVENTLAKE_MAX_MESSAGE_BYTES", cls.max_message_bytes),
+            max_future_seconds=_int(env, "EVENTLAKE_MAX_FUTURE_SECONDS", cls.max_future_seconds),
+            max_age_days=_int(env, "EVENTLAKE_MAX_AGE_DAYS", cls.max_age_days),
+            row_group_size=_int(env, "EVENTLAKE_ROW_GROUP_SIZE", cls.row_group_size),
+            session_timeout_ms=_int(env, "EVENTLAKE_SESSION_TIMEOUT_MS", cls.session_timeout_ms),
+        )

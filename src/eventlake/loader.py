@@ -1,0 +1,357 @@
+"""Kafka `events` -> <lake>/raw/events, exactly once, in bounded memory.
+
+Each consumed batch is decoded (see decode.py) and its rows and rejects are buffered per Kafka
+partition. A partition's buffer is flushed when it reaches the record, byte or age limit, when
+the buffers together exceed the memory budget, when the partition is revoked, and on shutdown.
+
+A flush is committed by the partition's checkpoint (see lake.py):
+1. the checkpoint records the files the flush is about to write (pending);
+2. one Parquet file per event date, plus one quarantine file for the rejects, each written to a
+   temporary name, fsynced and renamed; the rejects go to the DLQ topic and the producer is
+   flushed;
+3. the checkpoint moves next_offset past the flush and clears pending: this is the commit.
+A crash before 3 leaves pending files that recovery deletes before reading again from
+next_offset, so every offset lands once whatever the rotation settings. Kafka's group offsets
+are committed after 3 for lag monitoring only.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, TopicPartition
+
+from eventlake import lake
+from eventlake.config import LoaderConfig, Settings
+from eventlake.decode import Decoder, Limits, RawBatch, unify_tables
+from eventlake.dlq import DeadLetters, Reject
+from eventlake.exceptions import LakeError
+from eventlake.kafka import consumer_config
+
+log = logging.getLogger(__name__)
+
+SORT_KEYS = [("event_time", "ascending"), ("event_id", "ascending")]
+BLOOM_FILTER_COLUMNS = ("user_id", "event_id")
+
+
+@dataclass
+class PartitionBuffer:
+    """Rows and rejects of one partition not yet written."""
+
+    first_offset: int
+    last_offset: int
+    started: float
+    tables: list[pa.Table] = field(default_factory=list)
+    rejects: list[Reject] = field(default_factory=list)
+    rows: int = 0
+    nbytes: int = 0
+
+
+@dataclass
+class Progress:
+    """Counters for the progress line and for callers (tests, the demo, the benchmark)."""
+
+    messages: int = 0
+    events: int = 0
+    rejected: int = 0
+    files: int = 0
+    bytes_written: int = 0
+    flushes: int = 0
+    lag: int = 0
+
+
+class Loader:
+    """One loader process: a consumer-group member writing its partitions to the lake."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        config: LoaderConfig,
+        *,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        progress_every: float = 5.0,
+    ) -> None:
+        self.settings = settings
+        self.config = config
+        self.clock = clock
+        self.lake_dir = Path(settings.lake_dir)
+        self.decoder = Decoder(config.max_message_bytes)
+        self.dead_letters = DeadLetters(settings, self.lake_dir, config.row_group_size)
+        self.progress = Progress()
+        self.progress_every = progress_every
+        self._buffers: dict[int, PartitionBuffer] = {}
+        self._assigned: set[int] = set()
+        self._at_end: set[int] = set()
+        self._stop = threading.Event()
+        self._last_rebalance = time.monotonic()
+        # A member that died without leaving holds its partitions until its session expires:
+        # --once waits that long after the last rebalance before calling the topic drained.
+        self._settle_seconds = 1.5 * config.session_timeout_ms / 1000
+        self._consumer = Consumer(
+            consumer_config(
+                settings.bootstrap_servers,
+                settings.group_id,
+                config.session_timeout_ms,
+            )
+        )
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    def stop(self) -> None:
+        """Ask the loop to flush and exit (safe from a signal handler)."""
+        self._stop.set()
+
+    def install_signal_handlers(self) -> None:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda *_: self.stop())
+
+    def run(self, *, once: bool = False, idle_timeout: float = 1.0) -> Progress:
+        """Follow the topic until stop(); with once, until every partition is drained."""
+        self._consumer.subscribe(
+            [self.settings.topic],
+            on_assign=self._on_assign,
+            on_revoke=self._on_revoke,
+            on_lost=self._on_lost,
+        )
+        last_report = time.monotonic()
+        reported = 0
+        try:
+            while not self._stop.is_set():
+                messages = self._consumer.consume(self.config.batch_size, idle_timeout)
+                self._handle(messages)
+                self._rotate()
+                if once and self._drained():
+                    break
+                now = time.monotonic()
+                if now - last_report >= self.progress_every:
+                    reported = self._report(now - last_report, reported)
+                    last_report = now
+        finally:
+            self._flush_all()
+            self._report(max(time.monotonic() - last_report, 1e-9), reported)
+            self._consumer.close()
+            self.dead_letters.close()
+        return self.progress
+
+    def _drained(self) -> bool:
+        return (
+            bool(self._assigned)
+            and self._at_end >= self._assigned
+            and time.monotonic() - self._last_rebalance >= self._settle_seconds
+        )
+
+    # -- rebalance ------------------------------------------------------------------------------
+
+    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self._last_rebalance = time.monotonic()
+        for tp in partitions:
+            next_offset = lake.recover_partition(self.lake_dir, tp.topic, tp.partition)
+            tp.offset = OFFSET_BEGINNING if next_offset is None else next_offset
+            self._assigned.add(tp.partition)
+            self._at_end.discard(tp.partition)
+            log.info("assigned partition %d from offset %s", tp.partition, next_offset or 0)
+        consumer.assign(partitions)
+
+    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self._last_rebalance = time.monotonic()
+        for tp in partitions:
+            self._flush(tp.partition)
+            self._assigned.discard(tp.partition)
+            self._at_end.discard(tp.partition)
+            log.info("revoked partition %d (flushed)", tp.partition)
+
+    def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        for tp in partitions:
+            # Another member may own it already: drop the buffer, the next owner re-reads.
+            self._buffers.pop(tp.partition, None)
+            self._assigned.discard(tp.partition)
+            self._at_end.discard(tp.partition)
+            log.warning("lost partition %d (buffer abandoned)", tp.partition)
+
+    # -- the hot path -------------------------------------------------------------------------
+
+    def _handle(self, messages: list[Message]) -> None:
+        records = []
+        for message in messages:  # in order: an end-of-partition mark follows its records
+            error = message.error()
+            if error is None:
+                records.append(message)
+                self._at_end.discard(message.partition())
+            elif error.code() == KafkaError._PARTITION_EOF:
+                self._at_end.add(message.partition())
+            elif error.code() == KafkaError._AUTO_OFFSET_RESET:
+                raise LakeError(
+                    f"the lake's next offset for {message.topic()}[{message.partition()}] is not "
+                    f"in the topic ({error.str()}): the topic was recreated or its retention "
+                    "passed the lake. Point EVENTLAKE_LAKE_DIR at the lake of this topic"
+                )
+            else:
+                log.error("consumer error: %s", error)
+        if not records:
+            return
+        partitions = [m.partition() for m in records]
+        offsets = [m.offset() for m in records]
+        batch = RawBatch(
+            topic=self.settings.topic,
+            partitions=partitions,
+            offsets=offsets,
+            keys=[m.key() for m in records],
+            values=[m.value() for m in records],
+        )
+        now = self.clock()
+        decoded = self.decoder.decode(
+            batch,
+            Limits(
+                max_message_bytes=self.config.max_message_bytes,
+                now=now,
+                max_future=timedelta(seconds=self.config.max_future_seconds),
+                max_age=timedelta(days=self.config.max_age_days),
+            ),
+        )
+        self.progress.messages += len(records)
+        self.progress.rejected += len(decoded.rejects)
+        rejects_by_partition: dict[int, list[Reject]] = {}
+        for position, reason in decoded.rejects.items():
+            message = records[position]
+            rejects_by_partition.setdefault(message.partition(), []).append(
+                Reject.from_message(message, reason, now)
+            )
+        partition_array = np.asarray(partitions)
+        offset_array = np.asarray(offsets)
+        batch_partitions = np.unique(partition_array).tolist()
+        for partition in batch_partitions:
+            in_partition = offset_array[partition_array == partition]
+            table = decoded.table
+            if table is not None and len(batch_partitions) > 1:
+                table = table.filter(pc.equal(table["_partition"], partition))
+            self._append(
+                partition,
+                int(in_partition.min()),
+                int(in_partition.max()),
+                table,
+                rejects_by_partition.get(partition, []),
+            )
+        if decoded.table is not None:
+            self.progress.events += decoded.table.num_rows
+
+    def _append(
+        self,
+        partition: int,
+        first: int,
+        last: int,
+        table: pa.Table | None,
+        rejects: list[Reject],
+    ) -> None:
+        if partition not in self._assigned:
+            return  # revoked while this batch was in flight: the next owner reads it again
+        buffer = self._buffers.get(partition)
+        if buffer is None:
+            buffer = self._buffers[partition] = PartitionBuffer(first, last, time.monotonic())
+        buffer.first_offset = min(buffer.first_offset, first)
+        buffer.last_offset = max(buffer.last_offset, last)
+        if table is not None and table.num_rows:
+            buffer.tables.append(table)
+            buffer.rows += table.num_rows
+            buffer.nbytes += table.nbytes
+        buffer.rejects.extend(rejects)
+
+    def _rotate(self) -> None:
+        now = time.monotonic()
+        for partition, buffer in list(self._buffers.items()):
+            if (
+                buffer.rows >= self.config.rotate_records
+                or buffer.nbytes >= self.config.rotate_bytes
+                or now - buffer.started >= self.config.rotate_seconds
+            ):
+                self._flush(partition)
+        while sum(b.nbytes for b in self._buffers.values()) > self.config.max_buffer_bytes:
+            largest = max(self._buffers, key=lambda p: self._buffers[p].nbytes)
+            self._flush(largest)
+
+    # -- the commit protocol ----------------------------------------------------------------
+
+    def _flush_all(self) -> None:
+        for partition in list(self._buffers):
+            self._flush(partition)
+
+    def _flush(self, partition: int) -> None:
+        buffer = self._buffers.pop(partition, None)
+        if buffer is None:
+            return
+        topic = self.settings.topic
+        name = lake.data_file_name(topic, partition, buffer.first_offset, buffer.last_offset)
+        table = unify_tables(buffer.tables) if buffer.tables else None
+        by_date: dict[str, pa.Table] = {}
+        if table is not None:
+            for event_date in pc.unique(table["event_date"]).to_pylist():
+                rows = table.filter(pc.equal(table["event_date"], event_date))
+                by_date[event_date.isoformat()] = rows.drop_columns(["event_date"])
+        paths = [
+            lake.event_date_dir(self.lake_dir, datetime.fromisoformat(d).date()) / name
+            for d in sorted(by_date)
+        ]
+        quarantine = self.dead_letters.quarantine_path(name) if buffer.rejects else None
+        pending = [str(p.relative_to(self.lake_dir)) for p in paths]
+        if quarantine is not None:
+            pending.append(str(quarantine.relative_to(self.lake_dir)))
+        checkpoint = lake.read_checkpoint(self.lake_dir, topic, partition)
+        lake.write_checkpoint(
+            self.lake_dir,
+            topic,
+            partition,
+            lake.Checkpoint(checkpoint.next_offset, pending),
+        )
+        for path, event_date in zip(paths, sorted(by_date), strict=True):
+            self.progress.bytes_written += lake.write_parquet_atomic(
+                by_date[event_date],
+                path,
+                row_group_size=self.config.row_group_size,
+                sort_by=SORT_KEYS,
+                bloom_filter_columns=BLOOM_FILTER_COLUMNS,
+            )
+            self.progress.files += 1
+        if quarantine is not None:
+            self.dead_letters.publish(buffer.rejects, quarantine)
+        for directory in {p.parent for p in [*paths, quarantine] if p is not None}:
+            lake.fsync_dir(directory)
+        next_offset = buffer.last_offset + 1
+        lake.write_checkpoint(self.lake_dir, topic, partition, lake.Checkpoint(next_offset))
+        self.progress.flushes += 1
+        self._consumer.commit(
+            offsets=[TopicPartition(topic, partition, next_offset)], asynchronous=True
+        )
+
+    # -- progress -----------------------------------------------------------------------------
+
+    def _report(self, elapsed: float, reported: int) -> int:
+        lag = 0
+        for partition in self._assigned:
+            tp = TopicPartition(self.settings.topic, partition)
+            try:
+                _, high = self._consumer.get_watermark_offsets(tp, cached=True)
+                (position,) = self._consumer.position([tp])
+            except Exception:  # noqa: BLE001 - the progress line must never stop the loader
+                continue
+            if high >= 0 and position.offset >= 0:
+                lag += max(high - position.offset, 0)
+        self.progress.lag = lag
+        rate = (self.progress.messages - reported) / elapsed
+        log.info(
+            "%d events landed (%.0f msg/s), lag %d, %d files, %d in the DLQ",
+            self.progress.events,
+            rate,
+            lag,
+            self.progress.files,
+            self.progress.rejected,
+        )
+        return self.progress.messages

@@ -1,0 +1,48 @@
+"""Fixtures: a real Kafka-protocol broker on loopback, unique topics, a lake per test."""
+
+from __future__ import annotations
+
+import socket
+import uuid
+from pathlib import Path
+
+import pytest
+
+from eventlake.broker import LocalBroker
+from eventlake.config import LoaderConfig, Settings
+from eventlake.kafka import ensure_topics
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def bootstrap(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """One broker for the session; every test uses topics of its own."""
+    servers = f"127.0.0.1:{free_port()}"
+    broker = LocalBroker(servers, tmp_path_factory.mktemp("broker"))
+    broker.start()
+    yield servers
+    broker.stop()
+
+
+@pytest.fixture
+def settings(bootstrap: str, tmp_path: Path) -> Settings:
+    name = f"events-{uuid.uuid4().hex[:8]}"
+    ensure_topics(bootstrap, {name: 4, f"{name}-dlq": 1})
+    return Settings(
+        bootstrap_servers=bootstrap,
+        topic=name,
+        dlq_topic=f"{name}-dlq",
+        group_id=f"loader-{name}",
+        lake_dir=tmp_path / "lake",
+        warehouse=tmp_path / "warehouse.duckdb",
+    )
+
+
+@pytest.fixture
+def loader_config() -> LoaderConfig:
+    return LoaderConfig(batch_size=5_000)
