@@ -122,6 +122,7 @@ def main() -> None:
 
         raw_runs, load_runs = [], []
         for run in range(args.repeat):
+
             def settings(kind: str, run: int = run) -> Settings:
                 return Settings(
                     bootstrap_servers=servers,
@@ -158,8 +159,10 @@ def main() -> None:
         print(f"loader peak RSS         {max(r['rss'] for r in load_runs):.0f} MB (max of runs)")
         print(f"raw consume peak RSS    {max(r['rss'] for r in raw_runs):.0f} MB")
         lake_mb = statistics.median(r["lake_bytes"] for r in load_runs) / 1e6
-        print(f"lake size               {lake_mb:,.1f} MB in {load_runs[0]['files']} files "
-              f"({lake_mb * 1e6 / truth.events:.1f} bytes/event, JSON {mb * 1e6 / total:.0f})")
+        print(
+            f"lake size               {lake_mb:,.1f} MB in {load_runs[0]['files']} files "
+            f"({lake_mb * 1e6 / truth.events:.1f} bytes/event, JSON {mb * 1e6 / total:.0f})"
+        )
     finally:
         broker.stop()
         shutil.rmtree(work, ignore_errors=True)
