@@ -34,8 +34,9 @@ RFC3339 = (
     r"^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])[Tt]([01]\d|2[0-3]):[0-5]\d:([0-5]\d|60)"
     r"(\.\d{1,9})?([Zz]|[+-]([01]\d|2[0-3]):[0-5]\d)$"
 )
-FALLBACK_FANOUT = 16
-SINGLE_THRESHOLD = 8
+MAX_PRICE = 1e16  # decimal(18, 2) holds less
+FALLBACK_FANOUT = 32
+SINGLE_THRESHOLD = 32
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,6 @@ class Decoded:
 class Limits:
     """The contract's bounds that depend on configuration and the clock."""
 
-    max_message_bytes: int
     now: datetime
     max_future: timedelta
     max_age: timedelta
@@ -110,10 +110,16 @@ class _Parser:
     ) -> list[tuple[np.ndarray, pa.Table]]:
         """Tables in input order with the positions of their rows; failures go to rejects."""
         try:
-            return [(positions, self.read(values))]
+            table = self.read(values)
         except (pa.ArrowInvalid, pa.ArrowTypeError, UnicodeDecodeError) as error:
             if len(values) == 1:
                 rejects[int(positions[0])] = _classify_arrow_error(str(error))
+                return []
+        else:
+            if table.num_rows == len(values):
+                return [(positions, table)]
+            if len(values) == 1:  # say '{"a": 1} {"a": 2}': two documents in one message
+                rejects[int(positions[0])] = "invalid_json: one JSON object per message expected"
                 return []
         step = 1 if len(values) <= SINGLE_THRESHOLD else -(-len(values) // FALLBACK_FANOUT)
         parts: list[tuple[np.ndarray, pa.Table]] = []
@@ -147,6 +153,17 @@ def unify_tables(tables: list[pa.Table]) -> pa.Table:
             table = table.set_column(table.schema.get_field_index(name), name, as_text)
         unified.append(table)
     return pa.concat_tables(unified, promote_options="permissive")
+
+
+def _not_an_object(value: bytes) -> str:
+    """The reason for a value that does not start with '{' (a rare path: one at a time)."""
+    if not value.strip():
+        return "empty_value: the value is only white space"
+    try:
+        orjson.loads(value)
+    except orjson.JSONDecodeError as error:
+        return f"invalid_json: {error}"
+    return "not_an_object: the value must be one JSON object"
 
 
 def _cast_or_null(values: pa.Array, to: pa.DataType) -> pa.Array:
@@ -205,7 +222,7 @@ class Decoder:
             )
         ok = ~(empty | too_large)
         try:
-            values.cast(pa.string())
+            text = values.cast(pa.string())
         except pa.ArrowInvalid:
             for i in np.flatnonzero(ok):
                 try:
@@ -213,6 +230,19 @@ class Decoder:
                 except UnicodeDecodeError as error:
                     rejects[int(i)] = f"invalid_utf8: {error}"
                     ok[i] = False
+            text = pa.array(
+                [v if keep else None for v, keep in zip(batch.values, ok, strict=True)],
+                pa.binary(),
+            ).cast(pa.string())
+        # Only objects go to the reader (it misreads a bare null, blanks, arrays and scalars).
+        trimmed = pc.utf8_trim_whitespace(text)
+        opens = pc.fill_null(pc.starts_with(trimmed, "{"), False).to_numpy(zero_copy_only=False)
+        closes = pc.fill_null(pc.ends_with(trimmed, "}"), False).to_numpy(zero_copy_only=False)
+        for i in np.flatnonzero(ok & ~opens):
+            rejects[int(i)] = _not_an_object(batch.values[i])
+        for i in np.flatnonzero(ok & opens & ~closes):
+            rejects[int(i)] = "invalid_json: the object is not closed (truncated?)"
+        ok &= opens & closes
         return np.flatnonzero(ok)
 
     def _compact_multiline(
@@ -278,8 +308,12 @@ class Decoder:
         )
         price = table["price"]
         flag(
-            pc.or_kleene(pc.less(price, 0), pc.not_equal(pc.round(price, 2), price)),
-            "invalid_value: 'price' must be a non-negative amount with at most 2 decimals",
+            pc.or_kleene(
+                pc.or_kleene(pc.less(price, 0), pc.greater_equal(price, MAX_PRICE)),
+                pc.not_equal(pc.round(price, 2), price),
+            ),
+            f"invalid_value: 'price' must be an amount from 0 to {MAX_PRICE:.0e} "
+            "with at most 2 decimals",
         )
         flag(pc.less(table["schema_version"], 1), "invalid_value: 'schema_version' must be >= 1")
         keys = pa.array([batch.keys[i] for i in positions], pa.binary())
@@ -310,6 +344,9 @@ class Decoder:
     def _parse_times(self, event_time: pa.ChunkedArray, bad: np.ndarray) -> pa.Array:
         """Cast RFC 3339 strings to UTC; rows already rejected become null first."""
         text = pc.if_else(pa.array(bad), pa.scalar(None, pa.string()), event_time)
+        # RFC 3339 allows lower-case t and z and any number of fraction digits; the lake
+        # keeps microseconds, so digits past the sixth are cut.
+        text = pc.replace_substring_regex(pc.utf8_upper(text), r"(\.\d{6})\d+", r"\1")
         return _cast_or_null(text.combine_chunks(), EVENT_TIME_TYPE)
 
     # -- step 3: typed output ----------------------------------------------------------------------

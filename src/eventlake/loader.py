@@ -220,7 +220,6 @@ class Loader:
         decoded = self.decoder.decode(
             batch,
             Limits(
-                max_message_bytes=self.config.max_message_bytes,
                 now=now,
                 max_future=timedelta(seconds=self.config.max_future_seconds),
                 max_age=timedelta(days=self.config.max_age_days),
