@@ -35,6 +35,7 @@ RFC3339 = (
     r"(\.\d{1,9})?([Zz]|[+-]([01]\d|2[0-3]):[0-5]\d)$"
 )
 MAX_PRICE = 1e16  # decimal(18, 2) holds less
+PARSE_CHUNK = 8192
 FALLBACK_FANOUT = 32
 SINGLE_THRESHOLD = 32
 
@@ -108,7 +109,19 @@ class _Parser:
     def parse(
         self, values: list[bytes], positions: np.ndarray, rejects: dict[int, str]
     ) -> list[tuple[np.ndarray, pa.Table]]:
-        """Tables in input order with the positions of their rows; failures go to rejects."""
+        """Tables in input order with the positions of their rows; failures go to rejects.
+
+        Read in chunks, so that a bad message costs a re-read of its chunk, not of the batch.
+        """
+        parts: list[tuple[np.ndarray, pa.Table]] = []
+        for start in range(0, len(values), PARSE_CHUNK):
+            stop = start + PARSE_CHUNK
+            parts.extend(self._parse(values[start:stop], positions[start:stop], rejects))
+        return parts
+
+    def _parse(
+        self, values: list[bytes], positions: np.ndarray, rejects: dict[int, str]
+    ) -> list[tuple[np.ndarray, pa.Table]]:
         try:
             table = self.read(values)
         except (pa.ArrowInvalid, pa.ArrowTypeError, UnicodeDecodeError) as error:
@@ -125,7 +138,7 @@ class _Parser:
         parts: list[tuple[np.ndarray, pa.Table]] = []
         for start in range(0, len(values), step):
             stop = start + step
-            parts.extend(self.parse(values[start:stop], positions[start:stop], rejects))
+            parts.extend(self._parse(values[start:stop], positions[start:stop], rejects))
         return parts
 
 

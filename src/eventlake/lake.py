@@ -58,11 +58,16 @@ def write_parquet_atomic(
     *,
     row_group_size: int,
     sort_by: list[tuple[str, str]] | None = None,
+    presorted: bool = False,
     bloom_filter_columns: tuple[str, ...] = (),
 ) -> int:
-    """Write to a temporary name, fsync, rename; returns the file's size in bytes."""
+    """Write to a temporary name, fsync, rename; returns the file's size in bytes.
+
+    Rows are sorted by sort_by (and the order recorded in the footer); presorted says the
+    caller sorted them already.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    if sort_by:
+    if sort_by and not presorted:
         table = table.sort_by(sort_by)
     tmp = tmp_path(path)
     blooms = {

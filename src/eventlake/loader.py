@@ -13,17 +13,24 @@ A flush is committed by the partition's checkpoint (see lake.py):
 A crash before 3 leaves pending files that recovery deletes before reading again from
 next_offset, so every offset lands once whatever the rotation settings. Kafka's group offsets
 are committed after 3 for lag monitoring only.
+
+Two threads share the work: the consuming thread polls Kafka and hands batches to the writing
+thread through a queue two batches deep (bounded memory), so polling and decoding/writing overlap
+on two cores (pyarrow releases the GIL while it parses and writes). Rebalance callbacks run on the
+consuming thread; they wait for the writer to finish the queued batches before flushing.
 """
 
 from __future__ import annotations
 
 import logging
+import queue
 import signal
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +46,8 @@ from eventlake.exceptions import LakeError
 from eventlake.kafka import consumer_config
 
 log = logging.getLogger(__name__)
+
+_STOP = object()
 
 SORT_KEYS = [("event_time", "ascending"), ("event_id", "ascending")]
 BLOOM_FILTER_COLUMNS = ("user_id", "event_id")
@@ -73,6 +82,21 @@ class Progress:
     the loader's working time without the idle polls (what the benchmark divides by)."""
 
 
+def _split_by_event_date(tables: list[pa.Table]) -> dict[date, pa.Table]:
+    """One sort of the whole buffer, then zero-copy slices: a table per event date."""
+    if not tables:
+        return {}
+    table = unify_tables(tables)
+    table = table.take(pc.sort_indices(table, [("event_date", "ascending"), *SORT_KEYS]))
+    runs = pc.value_counts(table["event_date"])  # in order of first appearance: sorted
+    by_date: dict[date, pa.Table] = {}
+    start = 0
+    for run in runs.to_pylist():
+        by_date[run["values"]] = table.slice(start, run["counts"]).drop_columns(["event_date"])
+        start += run["counts"]
+    return by_date
+
+
 class Loader:
     """One loader process: a consumer-group member writing its partitions to the lake."""
 
@@ -84,6 +108,9 @@ class Loader:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         progress_every: float = 5.0,
     ) -> None:
+        # Arrow's default mimalloc pool keeps freed pages; the system allocator hands them back,
+        # which keeps the loader's resident memory near what its buffers hold.
+        pa.set_memory_pool(pa.system_memory_pool())
         self.settings = settings
         self.config = config
         self.clock = clock
@@ -96,6 +123,10 @@ class Loader:
         self._assigned: set[int] = set()
         self._at_end: set[int] = set()
         self._stop = threading.Event()
+        self._queue: queue.Queue = queue.Queue(maxsize=2)
+        self._lock = threading.Lock()
+        self._writer_error: BaseException | None = None
+        self._commits: deque[TopicPartition] = deque()  # appended by the writer
         self._last_rebalance = time.monotonic()
         # A member that died without leaving holds its partitions until its session expires:
         # --once waits that long after the last rebalance before calling the topic drained.
@@ -126,16 +157,19 @@ class Loader:
             on_revoke=self._on_revoke,
             on_lost=self._on_lost,
         )
+        writer = threading.Thread(target=self._write_loop, name="eventlake-writer", daemon=True)
+        writer.start()
         last_report = time.monotonic()
         reported = 0
         try:
             while not self._stop.is_set():
                 started = time.perf_counter()
                 messages = self._consumer.consume(self.config.batch_size, idle_timeout)
-                self._handle(messages)
-                self._rotate()
-                if messages:
+                records = self._records(messages)
+                if records:
+                    self._enqueue(records)
                     self.progress.busy_seconds += time.perf_counter() - started
+                self._commit_offsets()
                 if once and self._drained():
                     break
                 now = time.monotonic()
@@ -143,20 +177,80 @@ class Loader:
                     reported = self._report(now - last_report, reported)
                     last_report = now
         finally:
+            while writer.is_alive():
+                try:
+                    self._queue.put(_STOP, timeout=0.5)
+                    break
+                except queue.Full:
+                    continue
+            writer.join()
             started = time.perf_counter()
-            self._flush_all()
+            if self._writer_error is None:
+                with self._lock:
+                    self._flush_all()
             self.progress.busy_seconds += time.perf_counter() - started
+            self._commit_offsets()
             self._report(max(time.monotonic() - last_report, 1e-9), reported)
             self._consumer.close()
             self.dead_letters.close()
+        if self._writer_error is not None:
+            raise self._writer_error
         return self.progress
 
     def _drained(self) -> bool:
         return (
             bool(self._assigned)
             and self._at_end >= self._assigned
+            and self._queue.unfinished_tasks == 0
             and time.monotonic() - self._last_rebalance >= self._settle_seconds
         )
+
+    # -- the writing thread ---------------------------------------------------------------------
+
+    def _enqueue(self, records: list[Message]) -> None:
+        """Hand a batch to the writer; blocks while it is two batches behind."""
+        while True:
+            if self._writer_error is not None:
+                raise self._writer_error
+            try:
+                self._queue.put(records, timeout=0.5)
+                return
+            except queue.Full:
+                continue
+
+    def _write_loop(self) -> None:
+        while True:
+            try:
+                item = self._queue.get(timeout=1.0)
+            except queue.Empty:
+                item = None  # idle: still rotate buffers that reached their age
+            try:
+                if item is _STOP:
+                    return
+                with self._lock:
+                    if item is not None:
+                        self._handle(item)
+                    self._rotate()
+            except BaseException as error:  # noqa: BLE001 - re-raised on the consuming thread
+                log.exception("the writer failed; the loader stops without committing")
+                self._writer_error = error
+                self._stop.set()
+                return
+            finally:
+                if item is not None:
+                    self._queue.task_done()
+
+    def _wait_for_writer(self) -> None:
+        while self._queue.unfinished_tasks and self._writer_error is None:
+            time.sleep(0.005)
+
+    def _commit_offsets(self) -> None:
+        """Kafka group offsets follow the lake's checkpoints, for lag monitoring only."""
+        commits = []
+        while self._commits:
+            commits.append(self._commits.popleft())
+        if commits:
+            self._consumer.commit(offsets=commits, asynchronous=True)
 
     # -- rebalance ------------------------------------------------------------------------------
 
@@ -172,23 +266,30 @@ class Loader:
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self._last_rebalance = time.monotonic()
-        for tp in partitions:
-            self._flush(tp.partition)
-            self._assigned.discard(tp.partition)
-            self._at_end.discard(tp.partition)
-            log.info("revoked partition %d (flushed)", tp.partition)
+        self._wait_for_writer()
+        with self._lock:
+            for tp in partitions:
+                if self._writer_error is None:
+                    self._flush(tp.partition)
+                self._assigned.discard(tp.partition)
+                self._at_end.discard(tp.partition)
+                log.info("revoked partition %d (flushed)", tp.partition)
+        self._commit_offsets()
 
     def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        for tp in partitions:
-            # Another member may own it already: drop the buffer, the next owner re-reads.
-            self._buffers.pop(tp.partition, None)
-            self._assigned.discard(tp.partition)
-            self._at_end.discard(tp.partition)
-            log.warning("lost partition %d (buffer abandoned)", tp.partition)
+        self._wait_for_writer()
+        with self._lock:
+            for tp in partitions:
+                # Another member may own it already: drop the buffer, the next owner re-reads.
+                self._buffers.pop(tp.partition, None)
+                self._assigned.discard(tp.partition)
+                self._at_end.discard(tp.partition)
+                log.warning("lost partition %d (buffer abandoned)", tp.partition)
 
     # -- the hot path -------------------------------------------------------------------------
 
-    def _handle(self, messages: list[Message]) -> None:
+    def _records(self, messages: list[Message]) -> list[Message]:
+        """The data messages of a poll; end-of-partition marks and errors are noted here."""
         records = []
         for message in messages:  # in order: an end-of-partition mark follows its records
             error = message.error()
@@ -205,8 +306,9 @@ class Loader:
                 )
             else:
                 log.error("consumer error: %s", error)
-        if not records:
-            return
+        return records
+
+    def _handle(self, records: list[Message]) -> None:
         partitions = [m.partition() for m in records]
         offsets = [m.offset() for m in records]
         batch = RawBatch(
@@ -297,16 +399,9 @@ class Loader:
             return
         topic = self.settings.topic
         name = lake.data_file_name(topic, partition, buffer.first_offset, buffer.last_offset)
-        table = unify_tables(buffer.tables) if buffer.tables else None
-        by_date: dict[str, pa.Table] = {}
-        if table is not None:
-            for event_date in pc.unique(table["event_date"]).to_pylist():
-                rows = table.filter(pc.equal(table["event_date"], event_date))
-                by_date[event_date.isoformat()] = rows.drop_columns(["event_date"])
-        paths = [
-            lake.event_date_dir(self.lake_dir, datetime.fromisoformat(d).date()) / name
-            for d in sorted(by_date)
-        ]
+        by_date = _split_by_event_date(buffer.tables)
+        buffer.tables.clear()
+        paths = [lake.event_date_dir(self.lake_dir, d) / name for d in by_date]
         quarantine = self.dead_letters.quarantine_path(name) if buffer.rejects else None
         pending = [str(p.relative_to(self.lake_dir)) for p in paths]
         if quarantine is not None:
@@ -318,12 +413,13 @@ class Loader:
             partition,
             lake.Checkpoint(checkpoint.next_offset, pending),
         )
-        for path, event_date in zip(paths, sorted(by_date), strict=True):
+        for path, rows in zip(paths, by_date.values(), strict=True):
             self.progress.bytes_written += lake.write_parquet_atomic(
-                by_date[event_date],
+                rows,
                 path,
                 row_group_size=self.config.row_group_size,
                 sort_by=SORT_KEYS,
+                presorted=True,
                 bloom_filter_columns=BLOOM_FILTER_COLUMNS,
             )
             self.progress.files += 1
@@ -334,9 +430,7 @@ class Loader:
         next_offset = buffer.last_offset + 1
         lake.write_checkpoint(self.lake_dir, topic, partition, lake.Checkpoint(next_offset))
         self.progress.flushes += 1
-        self._consumer.commit(
-            offsets=[TopicPartition(topic, partition, next_offset)], asynchronous=True
-        )
+        self._commits.append(TopicPartition(topic, partition, next_offset))
 
     # -- progress -----------------------------------------------------------------------------
 
