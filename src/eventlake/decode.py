@@ -168,6 +168,11 @@ def unify_tables(tables: list[pa.Table]) -> pa.Table:
     return pa.concat_tables(unified, promote_options="permissive")
 
 
+def _bool(mask: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """A boolean mask as numpy, null counting as False."""
+    return pc.fill_null(mask, False).to_numpy(zero_copy_only=False)
+
+
 def _not_an_object(value: bytes) -> str:
     """The reason for a value that does not start with '{' (a rare path: one at a time)."""
     if not value.strip():
@@ -248,9 +253,13 @@ class Decoder:
                 pa.binary(),
             ).cast(pa.string())
         # Only objects go to the reader (it misreads a bare null, blanks, arrays and scalars).
-        trimmed = pc.utf8_trim_whitespace(text)
-        opens = pc.fill_null(pc.starts_with(trimmed, "{"), False).to_numpy(zero_copy_only=False)
-        closes = pc.fill_null(pc.ends_with(trimmed, "}"), False).to_numpy(zero_copy_only=False)
+        opens = _bool(pc.starts_with(text, "{"))
+        closes = _bool(pc.ends_with(text, "}"))
+        for i in np.flatnonzero(ok & ~(opens & closes)):
+            # Rare: white space around the object is valid JSON; look again, trimmed.
+            trimmed = batch.values[i].strip()
+            opens[i] = trimmed.startswith(b"{")
+            closes[i] = trimmed.endswith(b"}")
         for i in np.flatnonzero(ok & ~opens):
             rejects[int(i)] = _not_an_object(batch.values[i])
         for i in np.flatnonzero(ok & opens & ~closes):
@@ -287,7 +296,7 @@ class Decoder:
 
         def flag(mask: pa.Array | pa.ChunkedArray | np.ndarray, reason: str) -> None:
             if not isinstance(mask, np.ndarray):
-                mask = pc.fill_null(mask, False).to_numpy(zero_copy_only=False)
+                mask = _bool(mask)
             for row in np.flatnonzero(mask & ~bad):
                 rejects[int(positions[row])] = reason
             bad[:] |= mask
