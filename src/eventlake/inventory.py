@@ -18,7 +18,7 @@ def lake_summary(lake_dir: Path) -> dict[str, int | str]:
     quarantined = _files(lake_dir / QUARANTINE_EVENTS)
     dates = sorted({p.parent.name.removeprefix("event_date=") for p in raw})
     return {
-        "events landed": sum(pq.ParquetFile(p).metadata.num_rows for p in raw),
+        "rows landed": sum(pq.ParquetFile(p).metadata.num_rows for p in raw),
         "event-date partitions": len(dates),
         "first event date": dates[0] if dates else "-",
         "last event date": dates[-1] if dates else "-",

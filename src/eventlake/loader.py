@@ -448,9 +448,10 @@ class Loader:
         self.progress.lag = lag
         rate = (self.progress.messages - reported) / elapsed
         log.info(
-            "%d events landed (%.0f msg/s), lag %d, %d files, %d in the DLQ",
-            self.progress.events,
+            "%d messages read (%.0f msg/s), %d events accepted, lag %d, %d files, %d to the DLQ",
+            self.progress.messages,
             rate,
+            self.progress.events,
             lag,
             self.progress.files,
             self.progress.rejected,

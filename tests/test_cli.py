@@ -1,0 +1,62 @@
+"""The command line end to end: broker, generator, loader and summary, as a user runs them."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from tests.conftest import free_port
+
+pytestmark = pytest.mark.broker
+
+
+def eventlake(cwd: Path, env: dict[str, str], *args: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "-m", "eventlake.cli", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
+@pytest.mark.slow
+def test_generated_traffic_lands_per_day_type_and_country_as_the_ground_truth_says(tmp_path):
+    env = dict(os.environ, KAFKA_BOOTSTRAP_SERVERS=f"127.0.0.1:{free_port()}")
+    assert eventlake(tmp_path, env, "broker", "status").strip() == "stopped"
+    eventlake(tmp_path, env, "broker", "start", "--partitions", "3")
+    try:
+        assert "running" in eventlake(tmp_path, env, "broker", "status")
+        eventlake(
+            tmp_path, env, "generate", "--events", "30000", "--days", "5", "--seed", "3",
+            "--late-fraction", "0.05", "--truth", "truth.json",
+        )  # fmt: skip
+        eventlake(tmp_path, env, "load", "--once")
+        summary = eventlake(tmp_path, env, "summary")
+    finally:
+        eventlake(tmp_path, env, "broker", "stop")
+    assert eventlake(tmp_path, env, "broker", "status").strip() == "stopped"
+
+    truth = json.loads((tmp_path / "truth.json").read_text())
+    lines = dict(line.strip().split(": ", 1) for line in summary.strip().splitlines())
+    assert int(lines["rows landed"]) == truth["events"] + truth["duplicates"]
+    assert int(lines["DLQ (quarantined)"]) == truth["malformed"]
+    assert int(lines["event-date partitions"]) == len(truth["by_day"])
+    landed = duckdb.sql(
+        f"""
+        select strftime(event_date, '%Y-%m-%d') || '|' || event_type || '|' || country as cell,
+            count(distinct event_id) as events
+        from read_parquet('{tmp_path}/lake/raw/events/*/*.parquet', hive_partitioning = true)
+        group by all
+        """
+    ).fetchall()
+    assert dict(landed) == truth["by_day_type_country"]
