@@ -61,11 +61,11 @@ class LoaderConfig:
     """EVENTLAKE_BATCH_SIZE: messages taken from the consumer per poll."""
     rotate_records: int = 1_000_000
     """EVENTLAKE_ROTATE_RECORDS: a partition's buffer is written once it holds this many rows."""
-    rotate_bytes: int = 48 * 1024 * 1024
+    rotate_bytes: int = 32 * 1024 * 1024
     """EVENTLAKE_ROTATE_BYTES: ... or this many bytes of Arrow data."""
     rotate_seconds: int = 60
     """EVENTLAKE_ROTATE_SECONDS: ... or when its oldest row has waited this long."""
-    max_buffer_bytes: int = 96 * 1024 * 1024
+    max_buffer_bytes: int = 64 * 1024 * 1024
     """EVENTLAKE_MAX_BUFFER_BYTES: all buffers together; the largest is written first."""
     max_message_bytes: int = 256 * 1024
     """EVENTLAKE_MAX_MESSAGE_BYTES: larger values are rejected to the DLQ."""

@@ -50,7 +50,7 @@ log = logging.getLogger(__name__)
 _STOP = object()
 
 SORT_KEYS = [("event_time", "ascending"), ("event_id", "ascending")]
-BLOOM_FILTER_COLUMNS = ("user_id", "event_id")
+BLOOM_FILTER_COLUMNS = ("user_id",)  # erasure finds a subject's files by it
 
 
 @dataclass
