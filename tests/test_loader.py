@@ -118,7 +118,11 @@ def test_restart_with_nothing_new_writes_no_file(settings, loader_config):
 @pytest.mark.slow
 def test_kill_9_at_random_points_lands_each_event_once(settings):
     total = 60_000
-    produce(settings, events(total, days=4))
+    messages = events(total, days=4)
+    poison = [(f"user-{n}".encode(), b'{"event_id": ' + str(n).encode()) for n in range(300)]
+    for n, bad in enumerate(poison):  # one poison message every 200 events
+        messages.insert(200 * n + n, bad)
+    produce(settings, messages)
     rng = random.Random(7)
     rotation = {
         "EVENTLAKE_ROTATE_RECORDS": 700,
@@ -142,6 +146,13 @@ def test_kill_9_at_random_points_lands_each_event_once(settings):
     for partition in range(4):
         checkpoint = read_checkpoint(settings.lake_dir, settings.topic, partition)
         assert checkpoint.pending == []
+    # The quarantine table is exactly once too; the DLQ topic at least once.
+    quarantined = duckdb.sql(
+        f"select value from read_parquet('{settings.lake_dir}/quarantine/events/*.parquet')"
+    ).fetchall()
+    assert sorted(value for (value,) in quarantined) == sorted(value for _, value in poison)
+    dlq = read_topic(settings.bootstrap_servers, settings.dlq_topic, len(poison))
+    assert {m.value() for m in dlq} == {value for _, value in poison}
 
 
 @pytest.mark.slow
