@@ -290,6 +290,11 @@ class Loader:
 
     def _records(self, messages: list[Message]) -> list[Message]:
         """The data messages of a poll; end-of-partition marks and errors are noted here."""
+        records = [m for m in messages if m.error() is None]
+        if len(records) == len(messages):  # the common case: no marks, one pass in C
+            if self._at_end:
+                self._at_end -= {m.partition() for m in records}
+            return records
         records = []
         for message in messages:  # in order: an end-of-partition mark follows its records
             error = message.error()
