@@ -58,7 +58,7 @@ def test_drain_once_lands_every_event_in_its_event_date_partition(settings, load
     assert len(folders) == 5
     mismatched = duckdb.sql(
         f"select count(*) from read_parquet('{settings.lake_dir / RAW_EVENTS}/*/*.parquet', "
-        "hive_partitioning = true) where event_date <> cast(event_time as date)"
+        "hive_partitioning = true) where event_date <> cast(timezone('UTC', event_time) as date)"
     ).fetchall()[0][0]
     assert mismatched == 0
 
