@@ -11,13 +11,6 @@ import pyarrow as pa
 
 SCHEMA_RESOURCE = "schemas/event.schema.json"
 
-# Kafka metadata columns the loader adds to every landed row.
-METADATA_FIELDS = (
-    pa.field("_topic", pa.string(), nullable=False),
-    pa.field("_partition", pa.int32(), nullable=False),
-    pa.field("_offset", pa.int64(), nullable=False),
-    pa.field("_ingested_at", pa.timestamp("us", tz="UTC"), nullable=False),
-)
 # Names an event may not carry: the Hive partition key and anything starting with "_".
 RESERVED_NAMES = frozenset({"event_date"})
 PRICE_TYPE = pa.decimal128(18, 2)
