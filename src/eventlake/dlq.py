@@ -107,7 +107,9 @@ class DeadLetters:
         self.topic = settings.dlq_topic
         self.lake_dir = lake_dir
         self.row_group_size = row_group_size
-        self._producer = Producer(producer_config(settings.bootstrap_servers, **{"linger.ms": 5}))
+        self._producer: Producer | None = Producer(
+            producer_config(settings.bootstrap_servers, **{"linger.ms": 5})
+        )
         self._errors: list[KafkaError] = []
 
     def quarantine_path(self, name: str) -> Path:
@@ -146,4 +148,7 @@ class DeadLetters:
             self._errors.append(error)
 
     def close(self) -> None:
-        self._producer.flush(10)
+        """Deliver what is queued and release the producer and its connections now."""
+        if self._producer is not None:
+            self._producer.flush(10)
+            self._producer = None
