@@ -34,7 +34,13 @@ test: lint
 	$(BIN)/python -m pytest
 
 # The main job end to end on the embedded defaults (./lake, ./warehouse.duckdb, 127.0.0.1:9092).
-# The demo owns those defaults: it starts from an empty lake and warehouse each time.
+# The demo owns those defaults, whatever the environment says: it starts from an empty lake and
+# warehouse each time (the broker keeps topics in memory, so old checkpoints would not match).
+demo: export KAFKA_BOOTSTRAP_SERVERS := 127.0.0.1:9092
+demo: export EVENTLAKE_TOPIC := events
+demo: export EVENTLAKE_DLQ_TOPIC := events-dlq
+demo: export EVENTLAKE_LAKE_DIR := lake
+demo: export EVENTLAKE_WAREHOUSE := warehouse.duckdb
 demo: install
 	rm -rf lake warehouse.duckdb
 	$(BIN)/eventlake broker start
