@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 import orjson
 from confluent_kafka import Consumer, Producer
 
+from eventlake import kafka
 from eventlake.config import Settings
 from eventlake.kafka import consumer_config, producer_config
 
@@ -70,12 +71,7 @@ def start_loader(settings: Settings, *args: str, **overrides: object) -> subproc
 def produce(settings: Settings, messages: list[tuple[bytes | None, bytes | None]]) -> None:
     producer = Producer(producer_config(settings.bootstrap_servers))
     for key, value in messages:
-        while True:
-            try:
-                producer.produce(settings.topic, value=value, key=key)
-                break
-            except BufferError:
-                producer.poll(0.05)
+        kafka.produce(producer, settings.topic, value, key=key)
     assert producer.flush(30) == 0
 
 

@@ -14,7 +14,7 @@ from confluent_kafka import KafkaError, Message, Producer
 from eventlake import lake
 from eventlake.config import Settings
 from eventlake.exceptions import BrokerError
-from eventlake.kafka import producer_config
+from eventlake.kafka import produce, producer_config
 
 log = logging.getLogger(__name__)
 
@@ -130,18 +130,14 @@ class DeadLetters:
             raise BrokerError(f"{len(errors)} DLQ messages were not delivered: {errors[0]}")
 
     def _produce(self, reject: Reject) -> None:
-        while True:
-            try:
-                self._producer.produce(
-                    self.topic,
-                    value=reject.value,
-                    key=reject.key,
-                    headers=reject.dlq_headers(),
-                    on_delivery=self._delivered,
-                )
-                return
-            except BufferError:
-                self._producer.poll(0.1)
+        produce(
+            self._producer,
+            self.topic,
+            reject.value,
+            key=reject.key,
+            headers=reject.dlq_headers(),
+            on_delivery=self._delivered,
+        )
 
     def _delivered(self, error: KafkaError | None, _message: Message) -> None:
         if error is not None:

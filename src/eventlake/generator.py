@@ -1074,6 +1074,7 @@ def produce(
     """
     from confluent_kafka import KafkaError, Producer
 
+    from eventlake.kafka import produce as send
     from eventlake.kafka import producer_config as shared_config
 
     errors: Counter[str] = Counter()
@@ -1092,11 +1093,7 @@ def produce(
         bootstrap_servers,
         **{
             "linger.ms": 25,
-            "batch.num.messages": 10_000,
             "batch.size": 1_000_000,
-            "compression.type": "lz4",
-            "queue.buffering.max.messages": 1_000_000,
-            "message.max.bytes": 2_000_000,
             "delivery.report.only.error": True,
             "on_delivery": on_delivery,
             "error_cb": on_error,
@@ -1105,18 +1102,12 @@ def produce(
     )
     config.update(producer_config or {})
     producer = Producer(config)
-    send = producer.produce
     truth = GroundTruth()
     sent = 0
     started = time.perf_counter()
     for chunk in _chunks(cfg, truth):
         for key, value in zip(chunk.keys, chunk.values, strict=True):
-            while True:
-                try:
-                    send(topic, value, key)
-                    break
-                except BufferError:
-                    producer.poll(0.05)
+            send(producer, topic, value, key=key)
         producer.poll(0)
         sent += len(chunk.values)
         if fatal:

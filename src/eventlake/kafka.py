@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from confluent_kafka import KafkaException
+from confluent_kafka import KafkaException, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from eventlake.exceptions import BrokerError
@@ -27,6 +27,16 @@ def producer_config(bootstrap_servers: str, **overrides: object) -> dict:
     }
     config.update(overrides)
     return config
+
+
+def produce(producer: Producer, topic: str, value: bytes | None, **kwargs: object) -> None:
+    """Produce one message; while the client's queue is full, serve deliveries and retry."""
+    while True:
+        try:
+            producer.produce(topic, value, **kwargs)
+            return
+        except BufferError:
+            producer.poll(0.05)
 
 
 def consumer_config(
