@@ -1074,7 +1074,7 @@ def produce(
     """
     from confluent_kafka import KafkaError, Producer
 
-    from eventlake.kafka import produce as send
+    from eventlake.kafka import produce as produce_with_backpressure
     from eventlake.kafka import producer_config as shared_config
 
     errors: Counter[str] = Counter()
@@ -1102,12 +1102,16 @@ def produce(
     )
     config.update(producer_config or {})
     producer = Producer(config)
+    send = producer.produce
     truth = GroundTruth()
     sent = 0
     started = time.perf_counter()
     for chunk in _chunks(cfg, truth):
         for key, value in zip(chunk.keys, chunk.values, strict=True):
-            send(producer, topic, value, key=key)
+            try:  # the hot path: a bound method, positional arguments
+                send(topic, value, key)
+            except BufferError:
+                produce_with_backpressure(producer, topic, value, key=key)
         producer.poll(0)
         sent += len(chunk.values)
         if fatal:
