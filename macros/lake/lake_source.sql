@@ -25,21 +25,7 @@
         | selectattr('source_name', 'equalto', source_name)
         | selectattr('name', 'equalto', table_name)
         | first -%}
-    {%- set files_glob = node.config.meta.get('files_glob') -%}
-    {%- if not files_glob -%}
-        {{ exceptions.raise_compiler_error(
-            "lake_source: source '" ~ source_name ~ "." ~ table_name
-            ~ "' needs meta.files_glob (the Parquet glob it reads), got none"
-        ) }}
-    {%- endif -%}
-    {%- if not files_glob.startswith(var('lake_dir')) -%}
-        {{ exceptions.raise_compiler_error(
-            "lake_source: expected the files of '" ~ source_name ~ "."
-            ~ table_name ~ "' under var lake_dir '" ~ var('lake_dir')
-            ~ "', got meta.files_glob '" ~ files_glob ~ "'. Set the lake"
-            ~ " with EVENTLAKE_LAKE_DIR rather than --vars lake_dir."
-        ) }}
-    {%- endif -%}
+    {%- set files_glob = lake_source_glob(source_name, table_name) -%}
 
     {%- set found = run_query(
         'select count(*) from glob(' ~ dbt.string_literal(files_glob) ~ ')'

@@ -35,6 +35,15 @@ class Contract:
     def known_fields(self) -> tuple[str, ...]:
         return tuple(self.parse_schema.names)
 
+    @property
+    def added_fields(self) -> frozenset[str]:
+        """Fields a later contract version added (``x-since-version`` above 1)."""
+        return frozenset(
+            name
+            for name, spec in self.document["properties"].items()
+            if spec.get("x-since-version", 1) > 1
+        )
+
 
 def _parse_type(name: str, spec: dict) -> pa.DataType:
     json_type = spec["type"]

@@ -378,8 +378,17 @@ class Decoder:
         table = table.set_column(
             table.schema.get_field_index("price"), "price", pc.cast(table["price"], PRICE_TYPE)
         )
-        for name in [n for n in table.column_names if table.schema.field(n).type == pa.null()]:
-            table = table.drop_columns([name])  # a field that is null everywhere says nothing
+        # A field null everywhere says nothing, and a field a later contract version added
+        # is left out of files that do not use it: a file of version-1 events has no
+        # version-2 columns, so the lake's schema grows only when the new fields arrive.
+        added = self.contract.added_fields
+        empty = [
+            name
+            for name in table.column_names
+            if table.schema.field(name).type == pa.null()
+            or (name in added and table[name].null_count == table.num_rows)
+        ]
+        table = table.drop_columns(empty)
         count = table.num_rows
         now_us = int(now.timestamp() * 1_000_000)
         table = table.append_column("_topic", pa.array([batch.topic] * count, pa.string()))

@@ -1,8 +1,28 @@
+{#-
+    Fields of the raw lake this model renames. Any other column (a field the
+    event contract gained later, such as coupon_code or referrer) passes
+    through under its own name, so new fields reach the facts additively.
+-#}
+{%- set renamed_fields = [
+    'event_id', 'user_id', 'session_id', 'product_id', 'category_id',
+    'event_type', 'category_code', 'brand', 'currency', 'country', 'device',
+    '_topic', 'price', 'schema_version', '_partition', '_offset',
+    'event_date', 'event_time', '_ingested_at', '_source_file',
+] -%}
+{%- set added_fields = lake_columns(lake_source('kafka', 'events'))
+    | reject('in', renamed_fields) | list -%}
+
 with
 
 source as (
 
     select * from {{ lake_source('kafka', 'events') }}
+
+),
+
+erasure_suppressions as (
+
+    select subject_hash from {{ source('control', 'erasure_suppressions') }}
 
 ),
 
@@ -25,6 +45,7 @@ renamed as (
         country as country_code,
         device as device_type,
         _topic as kafka_topic,
+        _source_file as source_file,
 
         -- numerics
         cast(price as decimal(18, 2)) as price,
@@ -37,10 +58,62 @@ renamed as (
 
         -- timestamps
         event_time as event_at,
-        _ingested_at as ingested_at
+        _ingested_at as ingested_at,
+
+        -- fields added to the event contract later
+        {%- for field in added_fields %}
+        {{ adapter.quote(field) }},
+        {%- endfor %}
+
+        -- ranks the copies of an event a producer retry landed
+        row_number() over (
+            partition by event_date, event_id
+            order by _ingested_at, _partition, _offset
+        ) as copy_number
 
     from source
 
+),
+
+-- A retried event repeats its event_time, so its copies share an event_date:
+-- deduplicating within a date (the partition the late window reopens) is
+-- deduplicating for good, and a date filter still prunes the lake's files.
+deduplicated as (
+
+    select renamed.*
+    from renamed
+    left join erasure_suppressions
+        on {{ subject_hash('renamed.user_id') }}
+        = erasure_suppressions.subject_hash
+    where
+        renamed.copy_number = 1
+        and erasure_suppressions.subject_hash is null
+
 )
 
-select * from renamed
+select
+    event_id,
+    user_id,
+    session_id,
+    product_id,
+    category_id,
+    event_type,
+    category_code,
+    product_family,
+    brand_name,
+    currency_code,
+    country_code,
+    device_type,
+    kafka_topic,
+    source_file,
+    price,
+    schema_version,
+    kafka_partition,
+    kafka_offset,
+    event_date,
+    event_at,
+    {%- for field in added_fields %}
+    {{ adapter.quote(field) }},
+    {%- endfor %}
+    ingested_at
+from deduplicated

@@ -1,0 +1,29 @@
+{#-
+    One row per file of a date-partitioned lake source: file_path and the
+    event_date its folder names. Lists files without reading them on DuckDB;
+    elsewhere it falls back to the engine's input-file name of each row.
+-#}
+{% macro lake_files(source_name, table_name) -%}
+    {{ return(adapter.dispatch('lake_files')(source_name, table_name)) }}
+{%- endmacro %}
+
+{% macro default__lake_files(source_name, table_name) -%}
+    (select distinct
+        input_file_name() as file_path,
+        event_date
+    from {{ source(source_name, table_name) }})
+{%- endmacro %}
+
+{% macro duckdb__lake_files(source_name, table_name) -%}
+    {%- if not execute -%}
+        {{ return(default__lake_files(source_name, table_name)) }}
+    {%- endif -%}
+    {%- set files_glob = lake_source_glob(source_name, table_name) -%}
+    (select
+        file as file_path,
+        cast(
+            regexp_extract(file, 'event_date=([0-9]{4}-[0-9]{2}-[0-9]{2})', 1)
+            as date
+        ) as event_date
+    from glob({{ dbt.string_literal(files_glob) }}))
+{%- endmacro %}

@@ -1,0 +1,33 @@
+{#-
+    One row per partition value of the input named by `changed_in`
+    ({model, changed_at, where}) with the last time that input changed.
+    A lake_partitions input is read through its state table.
+-#}
+{% macro lake_partitions_changes(changed_in, partition_by) -%}
+    {%- if changed_in is not mapping or 'model' not in changed_in -%}
+        {{ exceptions.raise_compiler_error(
+            "lake_partitions: expected config partitions_changed_in ="
+            ~ " {model: <name>, changed_at: <column>, where: <condition>},"
+            ~ " got " ~ changed_in) }}
+    {%- endif -%}
+    {%- set upstream = ref(changed_in['model']) -%}
+    {%- set node = graph.nodes.values()
+        | selectattr('resource_type', 'equalto', 'model')
+        | selectattr('name', 'equalto', changed_in['model'])
+        | first -%}
+    {%- if node and node.config.materialized == 'lake_partitions' -%}
+        {%- set upstream = upstream.incorporate(path={
+            'identifier': upstream.identifier ~ '__partitions'}) -%}
+        {%- set changed_at = 'built_at' -%}
+    {%- else -%}
+        {%- set changed_at = changed_in.get('changed_at', 'changed_at') -%}
+    {%- endif -%}
+    select
+        {{ partition_by }},
+        max({{ changed_at }}) as changed_at
+    from {{ upstream }}
+    {%- if changed_in.get('where') %}
+    where {{ changed_in['where'] }}
+    {%- endif %}
+    group by 1
+{%- endmacro %}

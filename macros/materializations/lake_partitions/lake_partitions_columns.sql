@@ -1,0 +1,6 @@
+{#- Column names a query yields, in order, without running it. -#}
+{% macro lake_partitions_columns(query) -%}
+    {%- set described = run_query(
+        'describe select * from (' ~ query ~ ') as model') -%}
+    {{ return(described.columns[0].values() | list) }}
+{%- endmacro %}

@@ -1,0 +1,37 @@
+{#-
+    The hot mirror: the newest var hot_days dates of fct_events copied into
+    the warehouse, so dashboards on recent data never touch the lake. Each
+    build replaces the dates fct_events rewrote and drops the dates that
+    aged out (post-hook).
+-#}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='delete+insert',
+    unique_key='event_date',
+    on_schema_change='append_new_columns',
+    post_hook=[
+        "{{ expire_hot_partitions() }}",
+        "{{ record_consumed_partitions('fct_events') }}",
+    ],
+) }}
+
+{%- set changed = changed_partitions('fct_events') -%}
+{%- set hot = changed[-var('hot_days'):] if not is_incremental() else changed %}
+
+with
+
+events as (
+
+    select * from {{ ref('fct_events') }}
+
+),
+
+recent as (
+
+    select *
+    from events
+    where {{ partition_filter('event_date', hot) }}
+
+)
+
+select * from recent
