@@ -12,6 +12,9 @@
         {{ return([]) }}
     {%- endif -%}
     {%- set state = lake_partitions_state(upstream_name) -%}
+    {%- if load_relation(state) is none -%}
+        {{ return([]) }}
+    {%- endif -%}
     {%- set query -%}
         select cast(event_date as varchar)
         from {{ state }}

@@ -38,38 +38,32 @@ watermark as (
 
 ),
 
+{% endif %}
+
 new_files as (
 
     select
         files.file_path,
         files.event_date,
-        coalesce(
-            files.event_date < {{ dbt.dateadd(
-                'day', -var('late_window_days'), 'watermark.merged_through'
-            ) }},
-            false
-        ) as is_late
+        {%- if is_incremental() %}
+            coalesce(
+                files.event_date < {{ dbt.dateadd(
+                    'day', -var('late_window_days'), 'watermark.merged_through'
+                ) }},
+                false
+            ) as is_late
+        {%- else %}
+            false as is_late
+        {%- endif %}
     from files
-    cross join watermark
-    left join known_files
-        on files.file_path = known_files.file_path
-    where known_files.file_path is null
+    {%- if is_incremental() %}
+        cross join watermark
+        left join known_files
+            on files.file_path = known_files.file_path
+        where known_files.file_path is null
+    {%- endif %}
 
 ),
-
-{% else %}
-
-new_files as (
-
-    select
-        file_path,
-        event_date,
-        false as is_late
-    from files
-
-),
-
-{% endif %}
 
 arrived as (
 

@@ -8,7 +8,7 @@
 
 {%- set columns = lake_columns(ref('fct_events')) -%}
 {%- set first_hot_date = none -%}
-{%- if execute -%}
+{%- if execute and load_relation(ref('fct_events_recent')) is not none -%}
     {%- set first_hot_date = run_query(
         'select cast(min(event_date) as varchar) from '
         ~ ref('fct_events_recent')
@@ -21,7 +21,7 @@ recent as (
 
     select * from {{ ref('fct_events_recent') }}
     {%- if first_hot_date is none %}
-    where false
+        where false
     {%- endif %}
 
 ),

@@ -13,13 +13,15 @@
     on_schema_change='append_new_columns',
 ) }}
 
+{#- Late files of this build (all of them on a full build). -#}
+{%- set late_files_filter = "is_late and invocation_id = '" ~ invocation_id
+    ~ "'" if is_incremental() else "is_late" -%}
 {%- set late_dates = [] -%}
-{%- if execute -%}
+{%- if execute
+    and load_relation(ref('int_event_files__arrived')) is not none -%}
     {%- set late_dates = run_query(
         'select distinct cast(event_date as varchar) from '
-        ~ ref('int_event_files__arrived') ~ ' where is_late'
-        ~ (" and invocation_id = '" ~ invocation_id ~ "'"
-            if is_incremental() else '')
+        ~ ref('int_event_files__arrived') ~ ' where ' ~ late_files_filter
     ).columns[0].values() | list -%}
 {%- endif %}
 
@@ -38,11 +40,7 @@ late_files as (
         file_path,
         arrived_at
     from {{ ref('int_event_files__arrived') }}
-    where
-        is_late
-        {%- if is_incremental() %}
-        and invocation_id = '{{ invocation_id }}'
-        {%- endif %}
+    where {{ late_files_filter }}
 
 ),
 

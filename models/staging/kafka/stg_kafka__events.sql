@@ -62,7 +62,7 @@ renamed as (
 
         -- fields added to the event contract later
         {%- for field in added_fields %}
-        {{ adapter.quote(field) }},
+            {{ adapter.quote(field) }},
         {%- endfor %}
 
         -- ranks the copies of an event a producer retry landed
@@ -83,8 +83,9 @@ deduplicated as (
     select renamed.*
     from renamed
     left join erasure_suppressions
-        on {{ subject_hash('renamed.user_id') }}
-        = erasure_suppressions.subject_hash
+        on
+            {{ subject_hash('renamed.user_id') }}
+            = erasure_suppressions.subject_hash
     where
         renamed.copy_number = 1
         and erasure_suppressions.subject_hash is null
@@ -113,7 +114,7 @@ select
     event_date,
     event_at,
     {%- for field in added_fields %}
-    {{ adapter.quote(field) }},
+        {{ adapter.quote(field) }},
     {%- endfor %}
     ingested_at
 from deduplicated
