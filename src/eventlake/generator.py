@@ -554,10 +554,15 @@ class _Late:
 
 
 class _Run:
-    """Everything fixed for one configuration, and the per-chunk steps."""
+    """Everything fixed for one configuration, and the per-chunk steps.
 
-    def __init__(self, cfg: GeneratorConfig) -> None:
+    ``number_base`` shifts the numbers event and session ids are made from (nothing else), so a
+    run that continues an earlier one of the same seed (rawlake's append) never repeats its ids.
+    """
+
+    def __init__(self, cfg: GeneratorConfig, *, number_base: int = 0) -> None:
         self.cfg = cfg
+        self.number_base = number_base
         self.catalogue = _Catalogue(cfg.seed)
         self.users = _Users(cfg, self.catalogue)
         self.clock = _Clock(cfg)
@@ -716,24 +721,34 @@ class _Run:
 
     # -- step 2: rendering ----------------------------------------------------------------------
 
+    def event_numbers(self, k: int, count: int) -> np.ndarray:
+        """The event ids of chunk ``k`` as uint64 (the id is their 16-digit hex)."""
+        return _mix(
+            np.arange(count, dtype=np.uint64)
+            + np.uint64(self.first_event(k) + self.number_base)
+            + np.uint64(self.id_salt)
+        )
+
+    def session_numbers(self, k: int, sessions: int) -> np.ndarray:
+        """The session ids of chunk ``k`` as uint64 (the id is their 16-digit hex)."""
+        return _mix(
+            (np.uint64(k + self.number_base) << np.uint64(32))
+            + np.arange(sessions, dtype=np.uint64)
+            + np.uint64(self.session_salt)
+        )
+
+    def price_units(self, ev: _Events) -> tuple[np.ndarray, np.ndarray]:
+        """Prices in the smallest currency unit in use (whole floats), and units per currency."""
+        country = self.users.country[ev.session_user][ev.session]
+        scale = self.scales[country]
+        units = np.rint(self.catalogue.base_usd[ev.product] * self.rates[country] * scale)
+        return units, scale
+
     def render(self, k: int, ev: _Events) -> tuple[list[bytes], list[bytes], list[str]]:
         """Keys, values and event ids of a chunk's valid events (in ``ev`` order)."""
         users, catalogue = self.users, self.catalogue
-        count = len(ev.time_ms)
-        ids = _hex16(
-            _mix(
-                np.arange(count, dtype=np.uint64)
-                + np.uint64(self.first_event(k))
-                + np.uint64(self.id_salt)
-            )
-        )
-        session_ids = _hex16(
-            _mix(
-                (np.uint64(k) << np.uint64(32))
-                + np.arange(len(ev.session_user), dtype=np.uint64)
-                + np.uint64(self.session_salt)
-            )
-        )
+        ids = _hex16(self.event_numbers(k, len(ev.time_ms)))
+        session_ids = _hex16(self.session_numbers(k, len(ev.session_user)))
         countries = users.country[ev.session_user]
         user_ids = [f"u{n:09d}" for n in users.number[ev.session_user].tolist()]
         keys = [u.encode() for u in user_ids]
@@ -749,9 +764,8 @@ class _Run:
         ending_of = np.where(users.v2[ev.session_user], ev.session_referrer.astype(np.int64) + 2, 0)
         tails = [endings[e] for e in ending_of.tolist()]
 
-        country = countries[ev.session]
-        scale = self.scales[country]
-        prices = np.rint(catalogue.base_usd[ev.product] * self.rates[country] * scale) / scale
+        units, scale = self.price_units(ev)
+        prices = units / scale
         times = np.datetime_as_string(
             ev.time_ms.astype("datetime64[ms]"), unit="ms", timezone="UTC"
         ).tolist()
@@ -778,21 +792,28 @@ class _Run:
 
     # -- step 3: emission order with late, duplicate and malformed messages ---------------------
 
-    def emit(
-        self, k: int, ev: _Events, pending: dict[int, list[_Late]], counter: _Tally | None
-    ) -> _Chunk:
-        cfg = self.cfg
-        rng = _rng(cfg.seed, k, 2)
-        keys, values, ids = self.render(k, ev)
-        count = len(values)
-
-        late = np.sort(rng.choice(count, self.late_count(k), replace=False))
-        span = math.log(cfg.max_late_days * DAY_MS / MIN_LATE_MS)
+    def late_plan(
+        self, k: int, ev: _Events, rng: np.random.Generator
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Which events of chunk ``k`` go late (sorted positions in ``ev``), when they are
+        emitted (epoch ms) and the chunk they are emitted with; the first draws of ``rng``."""
+        late = np.sort(rng.choice(len(ev.time_ms), self.late_count(k), replace=False))
+        span = math.log(self.cfg.max_late_days * DAY_MS / MIN_LATE_MS)
         delay = (MIN_LATE_MS * np.exp(rng.random(len(late)) * span)).astype(np.int64)
         emit_ms = ev.time_ms[late] + delay
         target = np.clip(
             np.searchsorted(self.bounds_ms, emit_ms, side="right") - 1, k, self.chunks - 1
         )
+        return late, emit_ms, target
+
+    def emit(
+        self, k: int, ev: _Events, pending: dict[int, list[_Late]], counter: _Tally | None
+    ) -> _Chunk:
+        rng = _rng(self.cfg.seed, k, 2)
+        keys, values, ids = self.render(k, ev)
+        count = len(values)
+
+        late, emit_ms, target = self.late_plan(k, ev, rng)
         for i, t, when in zip(late.tolist(), target.tolist(), emit_ms.tolist(), strict=True):
             pending.setdefault(t, []).append(_Late(when, keys[i], values[i], ids[i]))
         on_time = np.ones(count, dtype=bool)
