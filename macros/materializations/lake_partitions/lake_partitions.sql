@@ -16,6 +16,11 @@
     with the partition value and a timestamp `changed_at`; when it is itself a
     lake_partitions model, its state table is read (changed_at = built_at).
 
+    Writing partition D, every lake glob of the model's SQL that spans all
+    partitions (`.../<partition_by>=*/...`) is narrowed to D's folder, so a
+    build reads the files (and the footers) of the partitions it writes and
+    no others: its cost follows the data that changed, not the history.
+
     on_schema_change: append_new_columns (default) lets new columns appear in
     new partitions while old files stay as written (the view reads by name,
     old rows read NULL); ignore keeps the existing columns; fail stops.
@@ -25,14 +30,14 @@
     {%- set partition_by = config.get('partition_by', 'event_date') -%}
     {%- set sort_by = config.get('sort_by', []) -%}
     {%- set changed_in = config.require('partitions_changed_in') -%}
-    {%- set location = config.get(
-        'location', var('lake_dir') ~ '/curated/' ~ this.identifier) -%}
+    {%- set location = lake_partitions_location(model) -%}
     {%- set staging_root = var('lake_dir') ~ '/curated/.staging/'
         ~ this.identifier ~ '/' ~ invocation_id -%}
     {%- set on_schema_change = config.get(
         'on_schema_change', 'append_new_columns') -%}
     {%- set file_size = config.get('file_size', '256MB') -%}
-    {%- set row_group_size = config.get('row_group_size', 122880) -%}
+    {%- set row_group_size = config.get(
+        'row_group_size', var('lake_row_group_size', 122880)) -%}
 
     {%- if on_schema_change not in ['append_new_columns', 'ignore', 'fail'] -%}
         {{ exceptions.raise_compiler_error(
@@ -43,49 +48,11 @@
 
     {%- set state = this.incorporate(path={
         'identifier': this.identifier ~ '__partitions'}) -%}
-    {%- set existing = adapter.get_relation(
-        database=this.database, schema=this.schema,
-        identifier=this.identifier) -%}
-    {%- set existing_state = adapter.get_relation(
-        database=state.database, schema=state.schema,
-        identifier=state.identifier) -%}
+    {%- set existing = load_relation(this) -%}
     {%- set full_refresh = should_full_refresh() or existing is none
-        or existing_state is none -%}
+        or load_relation(state) is none -%}
 
     {{ run_hooks(pre_hooks, inside_transaction=False) }}
-
-    {#- Columns of the new build against those the table already has. -#}
-    {%- set model_sql = sql -%}
-    {%- set new_columns = lake_partitions_columns(model_sql) -%}
-    {%- if partition_by not in new_columns -%}
-        {{ exceptions.raise_compiler_error(
-            "lake_partitions: expected the model to select its partition"
-            ~ " column '" ~ partition_by ~ "', got " ~ new_columns | join(', ')
-        ) }}
-    {%- endif -%}
-    {%- set written_columns = new_columns -%}
-    {%- set view_columns = new_columns -%}
-    {%- if not full_refresh -%}
-        {%- set old_columns = adapter.get_columns_in_relation(existing)
-            | map(attribute='name') | list -%}
-        {%- set added = new_columns | reject('in', old_columns) | list -%}
-        {%- set view_columns = old_columns + added -%}
-        {%- if added and on_schema_change == 'fail' -%}
-            {{ exceptions.raise_compiler_error(
-                "lake_partitions: " ~ this.identifier ~ " gained columns "
-                ~ added | join(', ') ~ " and on_schema_change is fail") }}
-        {%- elif added and on_schema_change == 'ignore' -%}
-            {%- set written_columns = new_columns | select('in', old_columns)
-                | list -%}
-            {%- set view_columns = old_columns -%}
-        {%- elif added -%}
-            {{ log("lake_partitions: " ~ this.identifier
-                ~ " appends new columns " ~ added | join(', ')
-                ~ "; existing partitions are not rewritten", info=True) }}
-        {%- endif -%}
-    {%- endif -%}
-    {%- set data_columns = written_columns | reject('equalto', partition_by)
-        | list -%}
 
     {% call statement('create_state') -%}
         {%- if full_refresh %}
@@ -106,7 +73,7 @@
     {%- set changes = lake_partitions_changes(changed_in, partition_by) -%}
     {%- set plan_sql -%}
         select
-            changes.{{ partition_by }},
+            cast(changes.{{ partition_by }} as varchar),
             changes.changed_at
         from ({{ changes }}) as changes
         {%- if not full_refresh %}
@@ -122,38 +89,66 @@
         ~ plan.rows | length ~ " partition(s)"
         ~ (" (full refresh)" if full_refresh else ""), info=True) }}
 
-    {%- if full_refresh -%}
-        {%- set target_root = staging_root ~ '/table' -%}
-    {%- else -%}
-        {%- set target_root = location -%}
+    {#- Columns: those the table has, plus what new partitions bring. -#}
+    {%- set old_columns = [] -%}
+    {%- if not full_refresh -%}
+        {%- set old_columns = adapter.get_columns_in_relation(existing)
+            | map(attribute='name') | list -%}
     {%- endif -%}
-    {%- set total = namespace(rows=0) -%}
+    {%- set view = namespace(columns=old_columns, changed=full_refresh) -%}
+    {%- set target_root = staging_root ~ '/table' if full_refresh
+        else location -%}
     {% do run_query("select eventlake_make_dirs("
         ~ dbt.string_literal(staging_root) ~ ")") %}
 
     {%- for row in plan.rows -%}
-        {%- set value = row[0] | string -%}
+        {%- set value = row[0] -%}
         {%- set folder = partition_by ~ '=' ~ value -%}
+        {%- set partition_sql = model_sql_for_partition(
+            sql, partition_by, value) -%}
+        {%- set columns = lake_partitions_columns(partition_sql) -%}
+        {%- if partition_by not in columns -%}
+            {{ exceptions.raise_compiler_error(
+                "lake_partitions: expected the model to select its partition"
+                ~ " column '" ~ partition_by ~ "', got " ~ columns | join(', ')
+            ) }}
+        {%- endif -%}
+        {%- set added = columns | reject('in', view.columns) | list -%}
+        {%- if added and not full_refresh and on_schema_change == 'fail' -%}
+            {{ exceptions.raise_compiler_error(
+                "lake_partitions: " ~ this.identifier ~ " gained columns "
+                ~ added | join(', ') ~ " and on_schema_change is fail") }}
+        {%- elif added and not full_refresh
+            and on_schema_change == 'ignore' -%}
+            {%- set columns = columns | select('in', view.columns) | list -%}
+        {%- elif added -%}
+            {%- if not full_refresh -%}
+                {{ log("lake_partitions: " ~ this.identifier
+                    ~ " appends new columns " ~ added | join(', ')
+                    ~ "; existing partitions are not rewritten", info=True) }}
+            {%- endif -%}
+            {%- set view.columns = view.columns + added -%}
+            {%- set view.changed = true -%}
+        {%- endif -%}
+
         {%- set staged = staging_root ~ '/' ~ folder -%}
         {%- set written = run_query(lake_partitions_copy(
-            model_sql, data_columns, partition_by, value, sort_by, staged,
-            file_size, row_group_size)) -%}
-        {%- set rows = written.columns[0].values()[0] -%}
+            partition_sql, columns | reject('equalto', partition_by) | list,
+            partition_by, value, sort_by, staged, file_size,
+            row_group_size)) -%}
         {%- set swapped = run_query(
             "select eventlake_swap_dir(" ~ dbt.string_literal(staged) ~ ", "
             ~ dbt.string_literal(target_root ~ '/' ~ folder) ~ ")") -%}
-        {%- set files = swapped.columns[0].values()[0] -%}
         {% call statement('record_' ~ loop.index) -%}
             insert or replace into {{ state }} values (
-                date '{{ value }}',
-                timestamptz '{{ row[1] }}',
+                cast('{{ value }}' as date),
+                cast('{{ row[1] }}' as timestamp with time zone),
                 current_timestamp,
-                {{ rows }},
-                {{ files }},
+                {{ written.columns[0].values()[0] }},
+                {{ swapped.columns[0].values()[0] }},
                 '{{ invocation_id }}'
             )
         {%- endcall %}
-        {%- set total.rows = total.rows + rows -%}
     {%- endfor -%}
 
     {#- A full refresh swaps the whole table folder in at once. -#}
@@ -168,12 +163,17 @@
     {% do run_query("select eventlake_remove_dir("
         ~ dbt.string_literal(staging_root) ~ ")") %}
 
+    {#- The view is bound over every file: recreate it only when it changes. -#}
     {% call statement('main') -%}
-        {{ lake_partitions_view(this, location, model_sql, view_columns,
+        {%- if view.changed %}
+        {{ lake_partitions_view(this, location, sql, view.columns,
             partition_by) }}
+        {%- else %}
+        select 1
+        {%- endif %}
     {%- endcall %}
 
     {{ run_hooks(post_hooks, inside_transaction=False) }}
     {% do adapter.commit() %}
-    {{ return({'relations': [this]}) }}
+    {{ return({'relations': [this, state]}) }}
 {% endmaterialization %}

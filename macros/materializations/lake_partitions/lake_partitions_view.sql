@@ -5,7 +5,7 @@
 -#}
 {% macro lake_partitions_view(relation, location, query, columns,
     partition_by) -%}
-    {%- set files_glob = location ~ '/*/*.parquet' -%}
+    {%- set files_glob = location ~ '/' ~ partition_by ~ '=*/*.parquet' -%}
     {%- set found = run_query(
         'select count(*) from glob(' ~ dbt.string_literal(files_glob) ~ ')'
     ).columns[0].values()[0] -%}
@@ -13,6 +13,8 @@
     select
     {%- for column in columns %}
         {{ adapter.quote(column) }}{{ "," if not loop.last }}
+    {%- else %}
+        *
     {%- endfor %}
     {%- if found > 0 %}
     from read_parquet(

@@ -17,25 +17,12 @@
 ) }}
 -- depends_on: {{ ref('int_event_files__arrived') }}
 
-{%- set columns = lake_columns(ref('stg_kafka__events'))
-    | reject('equalto', 'source_file') | list %}
-
 with
 
 events as (
 
     select * from {{ ref('stg_kafka__events') }}
 
-),
-
-final as (
-
-    select
-    {%- for column in columns %}
-        {{ adapter.quote(column) }}{{ "," if not loop.last }}
-    {%- endfor %}
-    from events
-
 )
 
-select * from final
+select * from events

@@ -3,8 +3,10 @@
     var late_window_days before the newest date already merged when their
     file arrived (see int_event_files__arrived). They stay in the raw lake
     and are kept here, counted, for a decision (a backfill with
-    `dbt build --full-refresh` merges them). An event already in fct_events
-    (a raw file rewritten by compaction) is not quarantined again.
+    `dbt build --full-refresh` merges them). The late files are read
+    directly (not through staging, which spans the whole raw lake); an event
+    already in fct_events (a raw file rewritten by compaction) or of an
+    erased subject is not quarantined.
 -#}
 {{ config(
     materialized='incremental',
@@ -12,29 +14,54 @@
     unique_key='event_id',
     on_schema_change='append_new_columns',
 ) }}
+-- depends_on: {{ ref('stg_kafka__events') }}
 
 {#- Late files of this build (all of them on a full build). -#}
 {%- set late_files_filter = "is_late and invocation_id = '" ~ invocation_id
     ~ "'" if is_incremental() else "is_late" -%}
-{%- set late_dates = [] -%}
+{%- set late_files = [] -%}
 {%- if execute
     and load_relation(ref('int_event_files__arrived')) is not none -%}
-    {%- set late_dates = run_query(
-        'select distinct cast(event_date as varchar) from '
+    {%- set late_files = run_query(
+        'select file_path, cast(event_date as varchar) from '
         ~ ref('int_event_files__arrived') ~ ' where ' ~ late_files_filter
-    ).columns[0].values() | list -%}
+        ~ ' order by 1'
+    ).rows -%}
 {%- endif %}
+{%- set late_dates = late_files | map(attribute=1) | unique | list %}
 
 with
 
-events as (
+{% if late_files | length > 0 %}
 
-    select * from {{ ref('stg_kafka__events') }}
-    where {{ partition_filter('event_date', late_dates) }}
+late_events as (
+
+    select * from {{
+        lake_read_files(late_files | map(attribute=0) | list)
+    }}
 
 ),
 
-late_files as (
+{% else %}
+
+late_events as (
+
+    select
+        cast(null as varchar) as event_id,
+        cast(null as varchar) as user_id,
+        cast(null as varchar) as event_type,
+        cast(null as varchar) as country,
+        cast(null as date) as event_date,
+        cast(null as timestamp with time zone) as event_time,
+        cast(null as timestamp with time zone) as _ingested_at,
+        cast(null as varchar) as source_file
+    where false
+
+),
+
+{% endif %}
+
+arrivals as (
 
     select
         file_path,
@@ -46,37 +73,60 @@ late_files as (
 
 merged as (
 
-    select
-        event_id,
-        event_date
-    from {{ ref('fct_events') }}
-    where {{ partition_filter('event_date', late_dates) }}
+    select event_id from {{ lake_table('fct_events', late_dates) }}
+
+),
+
+erasure_suppressions as (
+
+    select subject_hash from {{ source('control', 'erasure_suppressions') }}
 
 ),
 
 quarantined as (
 
     select
-        events.event_id,
-        events.user_id,
-        events.event_type,
-        events.country_code,
-        events.source_file,
-        events.event_date,
-        events.event_at,
-        events.ingested_at,
-        late_files.arrived_at,
-        {{ dbt.datediff('events.event_date', 'late_files.arrived_at', 'day') }}
-            as days_late
-    from events
-    inner join late_files
-        on events.source_file = late_files.file_path
+        late_events.event_id,
+        late_events.user_id,
+        late_events.event_type,
+        late_events.country as country_code,
+        late_events.source_file,
+        cast(late_events.event_date as date) as event_date,
+        late_events.event_time as event_at,
+        late_events._ingested_at as ingested_at,
+        arrivals.arrived_at,
+        {{ dbt.datediff(
+            'cast(late_events.event_date as date)', 'arrivals.arrived_at', 'day'
+        ) }} as days_late,
+        row_number() over (
+            partition by late_events.event_id
+            order by late_events._ingested_at
+        ) as copy_number
+    from late_events
+    inner join arrivals
+        on late_events.source_file = arrivals.file_path
     left join merged
+        on late_events.event_id = merged.event_id
+    left join erasure_suppressions
         on
-            events.event_id = merged.event_id
-            and events.event_date = merged.event_date
-    where merged.event_id is null
+            {{ subject_hash('late_events.user_id') }}
+            = erasure_suppressions.subject_hash
+    where
+        merged.event_id is null
+        and erasure_suppressions.subject_hash is null
 
 )
 
-select * from quarantined
+select
+    event_id,
+    user_id,
+    event_type,
+    country_code,
+    source_file,
+    event_date,
+    event_at,
+    ingested_at,
+    arrived_at,
+    days_late
+from quarantined
+where copy_number = 1

@@ -22,16 +22,8 @@ with
 
 events as (
 
-    select * from {{ ref('fct_events') }}
-
-),
-
-recent as (
-
-    select *
-    from events
-    where {{ partition_filter('event_date', hot) }}
+    select * from {{ lake_table('fct_events', hot) }}
 
 )
 
-select * from recent
+select * from events

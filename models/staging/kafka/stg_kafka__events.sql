@@ -9,6 +9,7 @@
     '_topic', 'price', 'schema_version', '_partition', '_offset',
     'event_date', 'event_time', '_ingested_at', '_source_file',
 ] -%}
+{#- _source_file (the reader's file name column) is not carried on. -#}
 {%- set added_fields = lake_columns(lake_source('kafka', 'events'))
     | reject('in', renamed_fields) | list -%}
 
@@ -45,7 +46,6 @@ renamed as (
         country as country_code,
         device as device_type,
         _topic as kafka_topic,
-        _source_file as source_file,
 
         -- numerics
         cast(price as decimal(18, 2)) as price,
@@ -106,7 +106,6 @@ select
     country_code,
     device_type,
     kafka_topic,
-    source_file,
     price,
     schema_version,
     kafka_partition,

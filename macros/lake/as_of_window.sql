@@ -1,0 +1,98 @@
+{#-
+    The instant a feature model is computed as of, and the partition dates
+    of a lake_partitions model (`upstream_name`, which the caller must ref)
+    that the window (as_of - lookback_seconds, as_of] touches.
+
+    as_of is var features_as_of when set (an ISO 8601 date or timestamp;
+    without a zone it is UTC), else the newest `timestamp_column` of the
+    upstream: the newest partition is found in its state table and only that
+    partition is read. Computed once at run time and returned as literals, so
+    the caller's filter prunes the lake to the window's folders.
+
+    Returns {'as_of': SQL timestamp literal (a typed null while the upstream
+    holds no rows), 'dates': ['YYYY-MM-DD', ...] (empty then)}.
+-#}
+{% macro as_of_window(
+    upstream_name, lookback_seconds, timestamp_column='event_at',
+    partition_column='event_date'
+) -%}
+    {%- set datetime = modules.datetime -%}
+    {%- set empty = {'as_of': as_of_literal(none), 'dates': []} -%}
+    {%- if lookback_seconds is not number or lookback_seconds <= 0 -%}
+        {{ exceptions.raise_compiler_error(
+            "as_of_window: expected lookback_seconds as a positive number,"
+            ~ " got '" ~ lookback_seconds ~ "'") }}
+    {%- endif -%}
+
+    {%- set override = var('features_as_of', none) -%}
+    {%- if override is not none and (override | string) != '' -%}
+        {%- set text = (override | string) | replace('Z', '+00:00') -%}
+        {%- set pattern = '^[0-9]{4}-[0-9]{2}-[0-9]{2}'
+            ~ '([ T][0-9]{2}:[0-9]{2}(:[0-9]{2}([.][0-9]{1,6})?)?)?'
+            ~ '([+-][0-9]{2}(:?[0-9]{2})?)?$' -%}
+        {%- if not modules.re.match(pattern, text) -%}
+            {{ exceptions.raise_compiler_error(
+                "as_of_window: expected var features_as_of as an ISO 8601"
+                ~ " date or timestamp (2026-01-10, 2026-01-10 12:00:00+00),"
+                ~ " got '" ~ override ~ "'") }}
+        {%- endif -%}
+        {%- set as_of = datetime.datetime.fromisoformat(text) -%}
+    {%- elif not execute -%}
+        {{ return(empty) }}
+    {%- else -%}
+        {%- set state = lake_partitions_state(upstream_name) -%}
+        {%- if load_relation(state) is none -%}
+            {{ return(empty) }}
+        {%- endif -%}
+        {%- set newest_date = run_query(
+            'select cast(max(' ~ partition_column ~ ') as varchar) from '
+            ~ state ~ ' where rows_written > 0'
+        ).columns[0].values()[0] -%}
+        {%- if newest_date is none -%}
+            {{ return(empty) }}
+        {%- endif -%}
+        {%- set as_of = run_query(
+            'select max(' ~ timestamp_column ~ ') from '
+            ~ ref(upstream_name) ~ ' where '
+            ~ partition_filter(partition_column, [newest_date])
+        ).columns[0].values()[0] -%}
+        {%- if as_of is none -%}
+            {{ return(empty) }}
+        {%- endif -%}
+    {%- endif -%}
+
+    {%- set utc = datetime.timezone.utc -%}
+    {%- if as_of.tzinfo is none -%}
+        {%- set as_of = as_of.replace(tzinfo=utc) -%}
+    {%- else -%}
+        {%- set as_of = as_of.astimezone(utc) -%}
+    {%- endif -%}
+    {%- set first_date = (as_of - datetime.timedelta(
+        seconds=lookback_seconds)).date() -%}
+    {%- set dates = [] -%}
+    {%- for offset in range((as_of.date() - first_date).days + 1) -%}
+        {%- do dates.append(
+            (first_date + datetime.timedelta(days=offset)).isoformat()) -%}
+    {%- endfor -%}
+    {{ return({'as_of': as_of_literal(as_of), 'dates': dates}) }}
+{%- endmacro %}
+
+{#- A UTC instant (a timezone-aware datetime, or none) as a SQL literal. -#}
+{% macro as_of_literal(value) -%}
+    {{ return(adapter.dispatch('as_of_literal')(value)) }}
+{%- endmacro %}
+
+{% macro default__as_of_literal(value) -%}
+    {%- if value is none -%}
+        {{ return('cast(null as timestamp with time zone)') }}
+    {%- endif -%}
+    {{ return("cast('" ~ value.isoformat(sep=' ') ~ "' as timestamp with"
+        ~ " time zone)") }}
+{%- endmacro %}
+
+{% macro spark__as_of_literal(value) -%}
+    {%- if value is none -%}
+        {{ return('cast(null as timestamp)') }}
+    {%- endif -%}
+    {{ return("cast('" ~ value.isoformat(sep=' ') ~ "' as timestamp)") }}
+{%- endmacro %}
