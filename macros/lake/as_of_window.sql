@@ -1,13 +1,14 @@
 {#-
     The instant a feature model is computed as of, and the partition dates
-    of a lake_partitions model (`upstream_name`, which the caller must ref)
-    that the window (as_of - lookback_seconds, as_of] touches.
+    of a lake_partitions model (`upstream_name`, which the caller reads with
+    lake_table) that the window (as_of - lookback_seconds, as_of] touches.
 
     as_of is var features_as_of when set (an ISO 8601 date or timestamp;
     without a zone it is UTC), else the newest `timestamp_column` of the
     upstream: the newest partition is found in its state table and only that
-    partition is read. Computed once at run time and returned as literals, so
-    the caller's filter prunes the lake to the window's folders.
+    partition's files are read. Computed once at run time and returned as
+    literals: the caller passes the dates to lake_table(), so the lake is
+    read only in the window's folders, however long the history.
 
     Returns {'as_of': SQL timestamp literal (a typed null while the upstream
     holds no rows), 'dates': ['YYYY-MM-DD', ...] (empty then)}.
@@ -53,15 +54,14 @@
         {%- endif -%}
         {%- set as_of = run_query(
             'select max(' ~ timestamp_column ~ ') from '
-            ~ ref(upstream_name) ~ ' where '
-            ~ partition_filter(partition_column, [newest_date])
+            ~ lake_table(upstream_name, [newest_date]) ~ ' as newest'
         ).columns[0].values()[0] -%}
         {%- if as_of is none -%}
             {{ return(empty) }}
         {%- endif -%}
     {%- endif -%}
 
-    {%- set utc = datetime.timezone.utc -%}
+    {%- set utc = modules.pytz.utc -%}
     {%- if as_of.tzinfo is none -%}
         {%- set as_of = as_of.replace(tzinfo=utc) -%}
     {%- else -%}

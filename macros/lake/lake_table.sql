@@ -20,7 +20,8 @@
 
 {% macro duckdb__lake_table(model_name, dates=none) -%}
     {%- set relation = ref(model_name) -%}
-    {%- if not execute or load_relation(relation) is none -%}
+    {%- if not execute or (relation | string).startswith('__dbt__cte__')
+        or load_relation(relation) is none -%}
         {{ return(default__lake_table(model_name, dates)) }}
     {%- endif -%}
     {%- set node = graph.nodes.values()
@@ -49,7 +50,14 @@
         {%- endif -%}
     {%- endfor -%}
     {%- if existing | length == 0 -%}
-        (select * from {{ relation }} where false)
+        {#- Typed from the catalog: selecting from the view would bind it. -#}
+        (select
+        {%- for column in adapter.get_columns_in_relation(relation) %}
+            cast(null as {{ column.data_type }})
+                as {{ adapter.quote(column.name) }}
+            {{- "," if not loop.last }}
+        {%- endfor %}
+        where false)
     {%- else -%}
         (select * from read_parquet(
             [{{ existing | join(', ') }}],

@@ -1,0 +1,76 @@
+{#-
+    training_events, over the partitions its latest build wrote (listed in
+    its state table, read with lake_table: one build's files, not the
+    history): event_id is a key, user_key is a 64-character keyed hash (no
+    raw id leaks), and event_date is the UTC date of event_at. One row per
+    failure.
+-#}
+{%- set written = [] -%}
+{%- set state = lake_partitions_state('training_events') -%}
+{%- if execute and load_relation(state) is not none -%}
+    {%- set written = run_query(
+        'select cast(event_date as varchar) from ' ~ state
+        ~ ' where invocation_id in (select invocation_id from ' ~ state
+        ~ ' order by built_at desc limit 1) order by 1'
+    ).columns[0].values() | list -%}
+{%- endif %}
+
+with
+
+training_events as (
+
+    select
+        event_id,
+        user_key,
+        event_date,
+        event_at
+    from {{ lake_table('training_events', written) }} as training_events
+
+),
+
+duplicate_events as (
+
+    select
+        event_id,
+        'duplicate event_id' as failure
+    from training_events
+    group by 1
+    having count(*) > 1
+
+),
+
+invalid_rows as (
+
+    select
+        case
+            when event_id is null then 'null event_id'
+            when
+                user_key is null
+                or length(user_key) != 64
+                then 'user_key is not a keyed hash'
+            when event_date != cast(event_at as date)
+                then 'event_date is not the date of event_at'
+        end as failure,
+        event_id
+    from training_events
+
+),
+
+failures as (
+
+    select
+        failure,
+        event_id
+    from duplicate_events
+
+    union all
+
+    select
+        failure,
+        event_id
+    from invalid_rows
+    where failure is not null
+
+)
+
+select * from failures

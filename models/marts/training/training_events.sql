@@ -1,0 +1,72 @@
+{#-
+    The events as model training reads them: files in the lake at
+    (var lake_dir)/curated/training_events/event_date=.../, one folder per
+    date, with users and sessions pseudonymised by the keyed subject_hash().
+    The lake_partitions materialization writes only the dates fct_events
+    rewrote since they were last written here, narrowing the fct_events glob
+    of lake_table() to the date it writes. The column list is
+    explicit and on_schema_change is fail: a new column in fct_events does
+    not change what training reads until it is added here on purpose.
+-#}
+{{ config(
+    materialized='lake_partitions',
+    partition_by='event_date',
+    partitions_changed_in={'model': 'fct_events'},
+    sort_by=['event_at', 'event_id'],
+    on_schema_change='fail',
+) }}
+
+with
+
+fct_events as (
+
+    select
+        event_id,
+        user_id,
+        session_id,
+        product_id,
+        event_type,
+        category_code,
+        product_family,
+        brand_name,
+        currency_code,
+        country_code,
+        device_type,
+        price,
+        event_date,
+        event_at
+    from {{ lake_table('fct_events') }} as fct_events
+
+),
+
+pseudonymised as (
+
+    select
+        -- ids
+        event_id,
+        {{ subject_hash('user_id') }} as user_key,
+        {{ subject_hash('session_id') }} as session_key,
+        product_id,
+
+        -- strings
+        event_type,
+        category_code,
+        product_family,
+        brand_name,
+        currency_code,
+        country_code,
+        device_type,
+
+        -- numerics
+        price,
+
+        -- dates
+        event_date,
+
+        -- timestamps
+        event_at
+    from fct_events
+
+)
+
+select * from pseudonymised
