@@ -12,6 +12,7 @@
     unique_key='file_path',
     incremental_strategy='append',
     on_schema_change='fail',
+    meta={'retention': {'date_column': 'event_date', 'keep': 'lake'}},
 ) }}
 
 with

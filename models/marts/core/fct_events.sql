@@ -14,6 +14,7 @@
     },
     sort_by=['country_code', 'product_family', 'event_type', 'event_at'],
     on_schema_change='append_new_columns',
+    meta={'retention': {'date_column': 'event_date', 'keep': 'lake'}},
 ) }}
 -- depends_on: {{ ref('int_event_files__arrived') }}
 

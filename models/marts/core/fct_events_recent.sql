@@ -9,6 +9,7 @@
     incremental_strategy='delete+insert',
     unique_key='event_date',
     on_schema_change='append_new_columns',
+    meta={'retention': {'date_column': 'event_date', 'keep': 'lake'}},
     post_hook=[
         "{{ expire_hot_partitions() }}",
         "{{ record_consumed_partitions('fct_events') }}",

@@ -14,6 +14,7 @@
     partitions_changed_in={'model': 'fct_events'},
     sort_by=['event_at', 'event_id'],
     on_schema_change='fail',
+    meta={'retention': {'date_column': 'event_date', 'keep': 'lake'}},
 ) }}
 
 with
