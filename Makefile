@@ -24,7 +24,7 @@ install: $(STAMP)
 lint: install
 	$(BIN)/ruff check src tests scripts
 	$(BIN)/ruff format --check src tests scripts
-	$(BIN)/sqlfluff lint models macros
+	$(BIN)/sqlfluff lint models macros data-tests
 
 format: install
 	$(BIN)/ruff check --fix src tests scripts

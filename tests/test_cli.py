@@ -12,7 +12,7 @@ import duckdb
 import pytest
 
 from tests.conftest import free_port
-from tests.dbt_support import dbt, query
+from tests.dbt_support import dbt, file_identities, query
 
 pytestmark = pytest.mark.broker
 
@@ -62,14 +62,24 @@ def test_generated_traffic_lands_per_day_type_and_country_as_the_ground_truth_sa
     ).fetchall()
     assert dict(landed) == truth["by_day_type_country"]
 
-    # dbt builds over the lake the loader wrote: the facts hold every event once, per day, type
-    # and country as generated (retries deduplicated, late events merged).
+    # dbt builds over the lake the loader wrote: the facts and the daily rollup hold every event
+    # once, per day, type and country as generated (retries deduplicated, late events merged).
     warehouse = tmp_path / "warehouse.duckdb"
     dbt(tmp_path / "lake", warehouse, "build")
-    facts = query(
-        warehouse,
-        """select strftime(event_date, '%Y-%m-%d') || '|' || event_type || '|' || country_code,
-            count(*)
-        from fct_events group by all""",
-    )
+    cell = "strftime(event_date, '%Y-%m-%d') || '|' || event_type || '|' || country_code"
+    facts = query(warehouse, f"select {cell}, count(*) from fct_events group by all")
     assert dict(facts) == truth["by_day_type_country"]
+    rolled_up = query(warehouse, f"select {cell}, sum(events) from agg_events_daily group by all")
+    assert dict(rolled_up) == truth["by_day_type_country"]
+
+    # A second build with nothing new changes nothing: no file, no rollup, no mart.
+    curated = file_identities(tmp_path / "lake" / "curated")
+    tables = {
+        model: query(warehouse, f"select * from {model} order by all")
+        for model in ("agg_events_daily", "agg_events_hourly", "agg_funnel_daily",
+                      "fct_events_recent", "user_features", "int_users__last_seen")
+    }  # fmt: skip
+    dbt(tmp_path / "lake", warehouse, "build")
+    assert file_identities(tmp_path / "lake" / "curated") == curated
+    for model, rows in tables.items():
+        assert query(warehouse, f"select * from {model} order by all") == rows, model

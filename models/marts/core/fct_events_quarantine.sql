@@ -32,34 +32,26 @@
 
 with
 
-{% if late_files | length > 0 %}
-
 late_events as (
 
-    select * from {{
-        lake_read_files(late_files | map(attribute=0) | list)
-    }}
+    {%- if late_files | length > 0 %}
+        select * from {{
+            lake_read_files(late_files | map(attribute=0) | list)
+        }}
+    {%- else %}
+        select
+            cast(null as varchar) as event_id,
+            cast(null as varchar) as user_id,
+            cast(null as varchar) as event_type,
+            cast(null as varchar) as country,
+            cast(null as date) as event_date,
+            cast(null as timestamp with time zone) as event_time,
+            cast(null as timestamp with time zone) as _ingested_at,
+            cast(null as varchar) as source_file
+        where false
+    {%- endif %}
 
 ),
-
-{% else %}
-
-late_events as (
-
-    select
-        cast(null as varchar) as event_id,
-        cast(null as varchar) as user_id,
-        cast(null as varchar) as event_type,
-        cast(null as varchar) as country,
-        cast(null as date) as event_date,
-        cast(null as timestamp with time zone) as event_time,
-        cast(null as timestamp with time zone) as _ingested_at,
-        cast(null as varchar) as source_file
-    where false
-
-),
-
-{% endif %}
 
 arrivals as (
 

@@ -1,0 +1,19 @@
+{#-
+    Fails with each combination of `columns` that occurs more than once
+    (nulls compare equal): the grain test of a rollup.
+-#}
+{% test unique_combination(model, columns) %}
+
+select
+    {%- for column in columns %}
+    {{ column }},
+    {%- endfor %}
+    count(*) as occurrences
+from {{ model }}
+group by
+    {%- for column in columns %}
+    {{ column }}{{ "," if not loop.last }}
+    {%- endfor %}
+having count(*) > 1
+
+{% endtest %}

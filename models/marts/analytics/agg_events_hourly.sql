@@ -1,0 +1,45 @@
+{{ config(
+    post_hook="{{ record_consumed_partitions('fct_events') }}",
+) }}
+
+{%- set changed = changed_partitions('fct_events') %}
+
+with
+
+events as (
+
+    select
+        event_date,
+        event_at,
+        user_id,
+        session_id,
+        event_type,
+        country_code,
+        product_family,
+        currency_code,
+        price
+    from {{ lake_table('fct_events', changed) }} as fct_events
+
+),
+
+hourly as (
+
+    select
+        {{ dbt.date_trunc('hour', 'event_at') }} as event_hour,
+        event_date,
+        coalesce(country_code, 'unknown') as country_code,
+        coalesce(product_family, 'unknown') as product_family,
+        event_type,
+        coalesce(currency_code, 'unknown') as currency_code,
+        count(*) as events,
+        count(distinct user_id) as distinct_users,
+        count(distinct session_id) as distinct_sessions,
+        coalesce(
+            sum(case when event_type = 'purchase' then price end), 0
+        ) as revenue
+    from events
+    group by 1, 2, 3, 4, 5, 6
+
+)
+
+select * from hourly
