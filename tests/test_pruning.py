@@ -26,7 +26,7 @@ def year_of_facts(tmp_path_factory):
     )
     write_raw_lake(config, lake)
     # Small row groups so that one day's partition holds several of them.
-    dbt(lake, warehouse, "build", "--select", "+fct_events",
+    dbt(lake, warehouse, "build", "--select", "+fct_events", "--indirect-selection", "cautious",
         "--vars", "{lake_row_group_size: 2048}")  # fmt: skip
     with duckdb.connect(str(warehouse), read_only=True) as connection:
         connection.execute("set parquet_metadata_cache = true")
