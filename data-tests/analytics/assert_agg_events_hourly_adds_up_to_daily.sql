@@ -1,5 +1,9 @@
--- Each day's hours add up to the day: events and revenue per date, country,
--- product family, event type and currency. Returns the groups that differ.
+-- For the dates the latest fct_events build wrote, each day's hours add up
+-- to the day: events and revenue per date, country, product family, event
+-- type and currency of agg_events_hourly equal agg_events_daily's, no group
+-- missing on either side (distinct counts do not add up and are not
+-- compared). Returns the groups that differ.
+{%- set dates = latest_build_partitions('fct_events') %}
 
 with
 
@@ -14,6 +18,7 @@ hourly as (
         sum(events) as events,
         sum(revenue) as revenue
     from {{ ref('agg_events_hourly') }}
+    where {{ partition_filter('event_date', dates) }}
     group by 1, 2, 3, 4, 5
 
 ),
@@ -29,16 +34,20 @@ daily as (
         events,
         revenue
     from {{ ref('agg_events_daily') }}
+    where {{ partition_filter('event_date', dates) }}
 
 )
 
 select
-    daily.event_date,
-    daily.country_code,
-    daily.product_family,
-    daily.event_type,
+    coalesce(daily.event_date, hourly.event_date) as event_date,
+    coalesce(daily.country_code, hourly.country_code) as country_code,
+    coalesce(daily.product_family, hourly.product_family) as product_family,
+    coalesce(daily.event_type, hourly.event_type) as event_type,
+    coalesce(daily.currency_code, hourly.currency_code) as currency_code,
     hourly.events as hourly_events,
-    daily.events as daily_events
+    daily.events as daily_events,
+    hourly.revenue as hourly_revenue,
+    daily.revenue as daily_revenue
 from daily
 full outer join hourly
     on

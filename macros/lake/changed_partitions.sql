@@ -11,6 +11,13 @@
     {%- if not execute -%}
         {{ return([]) }}
     {%- endif -%}
+    {%- if (ref(upstream_name) | string).startswith('__dbt__cte__') -%}
+        {{ exceptions.raise_compiler_error(
+            "changed_partitions: '" ~ upstream_name ~ "' is a unit test"
+            ~ " fixture, which has no state table: override the macro in the"
+            ~ " unit test (overrides: macros: {changed_partitions: ["
+            ~ "'YYYY-MM-DD', ...]})") }}
+    {%- endif -%}
     {%- set state = lake_partitions_state(upstream_name) -%}
     {%- if load_relation(state) is none -%}
         {{ return([]) }}

@@ -1,4 +1,12 @@
+{#-
+    Rebuilt by date: reads only the fct_events partitions written since this
+    model last consumed them (every date on a full build), replaces those
+    dates (delete+insert on event_date), then records what it consumed
+    (post-hook). The pre-hook clears the changed dates first, so a date
+    rewritten to no rows leaves no stale rollup behind.
+-#}
 {{ config(
+    pre_hook="{{ delete_changed_partitions('fct_events') }}",
     post_hook="{{ record_consumed_partitions('fct_events') }}",
 ) }}
 

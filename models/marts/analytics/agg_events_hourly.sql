@@ -1,4 +1,11 @@
+{#-
+    Rebuilt by date like agg_events_daily: only the fct_events partitions
+    written since this model last consumed them are read, and their dates
+    replaced. event_hour is truncated in the session time zone, UTC (the
+    profile sets it).
+-#}
 {{ config(
+    pre_hook="{{ delete_changed_partitions('fct_events') }}",
     post_hook="{{ record_consumed_partitions('fct_events') }}",
 ) }}
 

@@ -1,4 +1,13 @@
+{#-
+    Rebuilt by date like agg_events_daily. The steps come from the
+    event_types seed (funnel_step 1 view, 2 cart, 3 purchase), so a new event
+    type joins the funnel by a seed row, not a code change. A user counts at
+    each step they reached that day, whatever the order: a cart before
+    midnight and its purchase after it count on two dates, so purchasers may
+    exceed carters and the rates may exceed 1.
+-#}
 {{ config(
+    pre_hook="{{ delete_changed_partitions('fct_events') }}",
     post_hook="{{ record_consumed_partitions('fct_events') }}",
 ) }}
 

@@ -13,6 +13,7 @@
     incremental_strategy='delete+insert',
     unique_key='event_id',
     on_schema_change='append_new_columns',
+    meta={'retention': {'date_column': 'event_date', 'keep': 'lake'}},
 ) }}
 -- depends_on: {{ ref('stg_kafka__events') }}
 

@@ -10,6 +10,7 @@
     unique_key='event_date',
     on_schema_change='append_new_columns',
     meta={'retention': {'date_column': 'event_date', 'keep': 'lake'}},
+    pre_hook="{{ delete_changed_partitions('fct_events') }}",
     post_hook=[
         "{{ expire_hot_partitions() }}",
         "{{ record_consumed_partitions('fct_events') }}",
