@@ -10,7 +10,7 @@ DBT_FLAGS := --profiles-dir . --project-dir .
 DEMO_EVENTS ?= 1000000
 DEMO_DAYS ?= 14
 
-.PHONY: install demo test lint format bench docs clean
+.PHONY: install demo test lint format bench bench-dbt docs clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -52,6 +52,9 @@ demo: install
 
 bench: install
 	$(BIN)/python scripts/bench_loader.py
+
+bench-dbt: install
+	$(BIN)/python scripts/bench_dbt.py
 
 docs: install
 	$(DBT) docs generate $(DBT_FLAGS)
