@@ -33,22 +33,22 @@
             ~ model_name ~ "' materialized as " ~ node.config.materialized) }}
     {%- endif -%}
     {%- set location = lake_partitions_location(node) -%}
-    {%- if dates is none -%}
-        {%- set globs = [location ~ '/event_date=*/*.parquet'] -%}
-    {%- else -%}
-        {%- set globs = [] -%}
-        {%- for value in dates -%}
-            {%- do globs.append(
-                location ~ '/event_date=' ~ value ~ '/*.parquet') -%}
+    {#- One listing of the table's partition folders that hold a file. -#}
+    {%- set present = run_query(
+        "select distinct regexp_extract(file, 'event_date=([^/]+)/', 1)"
+        ~ " from glob(" ~ dbt.string_literal(
+            location ~ '/event_date=*/*.parquet') ~ ")"
+    ).columns[0].values() | list -%}
+    {%- set existing = [] -%}
+    {%- if dates is none and present -%}
+        {%- do existing.append(dbt.string_literal(
+            location ~ '/event_date=*/*.parquet')) -%}
+    {%- elif dates is not none -%}
+        {%- for value in dates if value in present -%}
+            {%- do existing.append(dbt.string_literal(
+                location ~ '/event_date=' ~ value ~ '/*.parquet')) -%}
         {%- endfor -%}
     {%- endif -%}
-    {%- set existing = [] -%}
-    {%- for pattern in globs -%}
-        {%- if run_query('select count(*) from glob('
-            ~ dbt.string_literal(pattern) ~ ')').columns[0].values()[0] > 0 -%}
-            {%- do existing.append(dbt.string_literal(pattern)) -%}
-        {%- endif -%}
-    {%- endfor -%}
     {%- if existing | length == 0 -%}
         {#- Typed from the catalog: selecting from the view would bind it. -#}
         (select

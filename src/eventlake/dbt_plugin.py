@@ -16,9 +16,10 @@ import logging
 import os
 import shutil
 from pathlib import Path
-from typing import Any
 
 from dbt.adapters.duckdb.plugins import BasePlugin
+
+from eventlake.lake import fsync_dir
 
 log = logging.getLogger(__name__)
 
@@ -42,14 +43,6 @@ def _exchange(a: Path, b: Path) -> bool:
     raise OSError(errno, os.strerror(errno), f"{a} <-> {b}")
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def swap_dir(staged: str, target: str) -> int:
     """Put the folder `staged` in place of `target` atomically; return its Parquet file count.
 
@@ -69,7 +62,7 @@ def swap_dir(staged: str, target: str) -> int:
         shutil.rmtree(staged_path)
     else:
         os.rename(staged_path, target_path)
-    _fsync_dir(target_path.parent)
+    fsync_dir(target_path.parent)
     return sum(1 for _ in target_path.glob("*.parquet"))
 
 
@@ -88,14 +81,11 @@ def remove_dir(path: str) -> int:
     os.rename(target, aside)
     files = sum(1 for _ in aside.glob("*.parquet"))
     shutil.rmtree(aside)
-    _fsync_dir(target.parent)
+    fsync_dir(target.parent)
     return files
 
 
 class Plugin(BasePlugin):
-    def initialize(self, plugin_config: dict[str, Any]) -> None:
-        self.config = plugin_config
-
     def configure_connection(self, conn) -> None:
         conn.create_function(
             "eventlake_swap_dir",
