@@ -23,46 +23,41 @@ files as (
 
 ),
 
-{% if is_incremental() %}
+{#- What earlier builds recorded: nothing on the first (or a full) build. -#}
+{%- set recorded = this if is_incremental() else
+    "(select cast(null as varchar) as file_path, cast(null as date)"
+    ~ " as event_date, false as is_late where false)" %}
 
 known_files as (
 
-    select file_path from {{ this }}
+    select file_path from {{ recorded }}
 
 ),
 
 watermark as (
 
     select max(event_date) as merged_through
-    from {{ this }}
+    from {{ recorded }}
     where not is_late
 
 ),
-
-{% endif %}
 
 new_files as (
 
     select
         files.file_path,
         files.event_date,
-        {%- if is_incremental() %}
-            coalesce(
-                files.event_date < {{ dbt.dateadd(
-                    'day', -var('late_window_days'), 'watermark.merged_through'
-                ) }},
-                false
-            ) as is_late
-        {%- else %}
-            false as is_late
-        {%- endif %}
+        coalesce(
+            files.event_date < {{ dbt.dateadd(
+                'day', -var('late_window_days'), 'watermark.merged_through'
+            ) }},
+            false
+        ) as is_late
     from files
-    {%- if is_incremental() %}
-        cross join watermark
-        left join known_files
-            on files.file_path = known_files.file_path
-        where known_files.file_path is null
-    {%- endif %}
+    cross join watermark
+    left join known_files
+        on files.file_path = known_files.file_path
+    where known_files.file_path is null
 
 ),
 

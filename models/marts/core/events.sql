@@ -6,7 +6,12 @@
 -#}
 {{ config(materialized='view') }}
 
-{%- set columns = lake_columns(ref('fct_events')) -%}
+{%- set quoted = [] -%}
+{%- for column in lake_columns(ref('fct_events')) -%}
+    {%- do quoted.append(adapter.quote(column)) -%}
+{%- endfor -%}
+{#- One column per line, at the select list's indent. -#}
+{%- set select_list = quoted | join(',\n        ') if quoted else '*' -%}
 {%- set first_hot_date = none -%}
 {%- if execute and load_relation(ref('fct_events_recent')) is not none -%}
     {%- set first_hot_date = run_query(
@@ -20,35 +25,26 @@ with
 recent as (
 
     select * from {{ ref('fct_events_recent') }}
-    {%- if first_hot_date is none %}
-        where false
-    {%- endif %}
 
 ),
 
 history as (
 
     select * from {{ ref('fct_events') }}
-    {%- if first_hot_date %}
-    where event_date < cast('{{ first_hot_date }}' as date)
-    {%- endif %}
+    where event_date < cast('{{ first_hot_date or "9999-12-31" }}' as date)
 
 ),
 
 routed as (
 
     select
-    {%- for column in columns %}
-        {{ adapter.quote(column) }}{{ "," if not loop.last }}
-    {%- endfor %}
+        {{ select_list }}
     from recent
 
     union all
 
     select
-    {%- for column in columns %}
-        {{ adapter.quote(column) }}{{ "," if not loop.last }}
-    {%- endfor %}
+        {{ select_list }}
     from history
 
 )
