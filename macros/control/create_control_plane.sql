@@ -1,14 +1,36 @@
 {#-
     The control-plane tables eventlake commands share with the models,
-    created if missing at the start of every dbt invocation (on-run-start):
-    the erasure suppression list, and the watermarks incremental models
-    keep of the lake partitions they have consumed.
+    created if missing at the start of every dbt invocation (on-run-start)
+    and by `eventlake erasure process`: the erasure plane (requests,
+    per-store confirmations, the suppression list, and the status view the
+    audit reads), and the watermarks incremental models keep of the lake
+    partitions they have consumed. Subjects are named by their keyed hash
+    (subject_hash()); no table here holds a user id.
 -#}
 {% macro create_control_plane() -%}
     create schema if not exists control;
     create table if not exists control.erasure_suppressions (
         subject_hash varchar primary key,
         suppressed_at timestamp with time zone
+    );
+    create table if not exists control.erasure_requests (
+        request_id varchar primary key,
+        subject_hash varchar not null,
+        requested_at timestamp with time zone,
+        received_at timestamp with time zone not null,
+        due_at timestamp with time zone not null
+    );
+    create table if not exists control.erasure_confirmations (
+        request_id varchar not null,
+        store varchar not null,
+        object varchar not null,
+        rows_deleted bigint,
+        files_rewritten integer,
+        status varchar not null,
+        confirmed_at timestamp with time zone,
+        detail varchar,
+        recorded_at timestamp with time zone not null,
+        pass_id varchar
     );
     create table if not exists control.model_watermarks (
         model_name varchar,
@@ -17,4 +39,5 @@
         updated_at timestamp with time zone,
         primary key (model_name, upstream_name)
     );
+    {{ create_erasure_status_views() }}
 {%- endmacro %}

@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from eventlake.config import LoaderConfig, Settings
+from eventlake.erasure.commands import erase, erasure
 from eventlake.exceptions import EventlakeError
 
 STATE_DIR = Path(".eventlake")
@@ -41,11 +42,13 @@ def _local_broker():
 @click.option("--partitions", default=4, show_default=True, help="Partitions of the events topic.")
 def broker_start(partitions: int) -> None:
     """Start the broker on KAFKA_BOOTSTRAP_SERVERS and create the topics."""
+    from eventlake.erasure.topics import ensure_erasure_topics
     from eventlake.kafka import ensure_topics
 
     settings = Settings.from_env()
     pid = _local_broker().start()
     ensure_topics(settings.bootstrap_servers, {settings.topic: partitions, settings.dlq_topic: 1})
+    ensure_erasure_topics(settings)
     click.echo(f"broker running (pid {pid}) on {settings.bootstrap_servers}")
 
 
@@ -349,6 +352,10 @@ def run_analytics(every: str, once: bool, select: tuple[str, ...]) -> None:
         lock_path=Settings.from_env().lake_dir / LOCK_NAME,
     )
     sys.exit(code)
+
+
+cli.add_command(erase)
+cli.add_command(erasure)
 
 
 def main() -> None:

@@ -25,7 +25,7 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
 
 @dataclass(frozen=True)
 class Settings:
-    """Where things live: the broker, the topics and the two stores."""
+    """Where things live: the broker, the topics and the two stores, and the subject-hash key."""
 
     bootstrap_servers: str = "127.0.0.1:9092"
     """KAFKA_BOOTSTRAP_SERVERS: the Kafka cluster (any Kafka-protocol broker)."""
@@ -39,6 +39,13 @@ class Settings:
     """EVENTLAKE_LAKE_DIR: folder holding raw/, quarantine/ and the loader checkpoints."""
     warehouse: Path = Path("warehouse.duckdb")
     """EVENTLAKE_WAREHOUSE: the DuckDB file dbt builds into."""
+    erasure_topic: str = "erasure-requests"
+    """EVENTLAKE_ERASURE_TOPIC: right-to-erasure requests, {request_id, user_id, requested_at}."""
+    confirmation_topic: str = "erasure-confirmations"
+    """EVENTLAKE_CONFIRMATION_TOPIC: streaming stores confirm their erasures here."""
+    subject_hash_key: str = "eventlake-dev-key"
+    """EVENTLAKE_SUBJECT_HASH_KEY: key of the subject hash (dbt var subject_hash_key reads the
+    same variable); the default is for the demo and the tests only."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -50,6 +57,9 @@ class Settings:
             group_id=env.get("EVENTLAKE_GROUP_ID") or cls.group_id,
             lake_dir=Path(env.get("EVENTLAKE_LAKE_DIR") or cls.lake_dir),
             warehouse=Path(env.get("EVENTLAKE_WAREHOUSE") or cls.warehouse),
+            erasure_topic=env.get("EVENTLAKE_ERASURE_TOPIC") or cls.erasure_topic,
+            confirmation_topic=env.get("EVENTLAKE_CONFIRMATION_TOPIC") or cls.confirmation_topic,
+            subject_hash_key=env.get("EVENTLAKE_SUBJECT_HASH_KEY") or cls.subject_hash_key,
         )
 
 

@@ -15,3 +15,7 @@ class BrokerError(EventlakeError):
 
 class LakeError(EventlakeError):
     """The lake holds something the loader cannot recover from."""
+
+
+class ErasureError(EventlakeError):
+    """An erasure request is malformed, or a store could not honour it."""

@@ -18,6 +18,11 @@ Two threads share the work: the consuming thread polls Kafka and hands batches t
 thread through a queue two batches deep (bounded memory), so polling and decoding/writing overlap
 on two cores (pyarrow releases the GIL while it parses and writes). Rebalance callbacks run on the
 consuming thread; they wait for the writer to finish the queued batches before flushing.
+
+Erased subjects never land again (see erasure/suppression.py): a flush runs inside the
+suppression list's guard and drops the rows and rejects of listed subjects before it plans its
+files, so a date left empty gets no file, and the offsets still commit. With an empty list this
+costs one stat per flush.
 """
 
 from __future__ import annotations
@@ -42,6 +47,7 @@ from eventlake import lake
 from eventlake.config import LoaderConfig, Settings
 from eventlake.decode import Decoder, Limits, RawBatch, unify_tables
 from eventlake.dlq import DeadLetters, Reject
+from eventlake.erasure.suppression import Suppressor
 from eventlake.exceptions import LakeError
 from eventlake.kafka import consumer_config
 
@@ -72,7 +78,11 @@ class Progress:
 
     messages: int = 0
     events: int = 0
+    """Rows accepted (decoded and not suppressed)."""
     rejected: int = 0
+    """Messages rejected to the DLQ (suppressed ones excluded)."""
+    suppressed: int = 0
+    """Rows and rejects dropped because their subject is on the erasure suppression list."""
     files: int = 0
     bytes_written: int = 0
     flushes: int = 0
@@ -117,6 +127,7 @@ class Loader:
         self.lake_dir = Path(settings.lake_dir)
         self.decoder = Decoder(config.max_message_bytes)
         self.dead_letters = DeadLetters(settings, self.lake_dir, config.row_group_size)
+        self.suppressor = Suppressor(self.lake_dir, settings.subject_hash_key)
         self.progress = Progress()
         self.progress_every = progress_every
         self._buffers: dict[int, PartitionBuffer] = {}
@@ -402,12 +413,33 @@ class Loader:
         buffer = self._buffers.pop(partition, None)
         if buffer is None:
             return
+        with self.suppressor.guard():  # filter and write under the list's shared lock
+            self._write_and_commit(partition, buffer)
+
+    def _suppress(self, by_date: dict[date, pa.Table], rejects: list[Reject]) -> list[Reject]:
+        """Drop listed subjects from by_date (in place, empty dates removed) and rejects."""
+        for event_date, table in list(by_date.items()):
+            kept, dropped = self.suppressor.filter(table)
+            if dropped:
+                self.progress.events -= dropped
+                self.progress.suppressed += dropped
+                if kept.num_rows:
+                    by_date[event_date] = kept
+                else:
+                    del by_date[event_date]
+        kept_rejects, dropped = self.suppressor.filter_rejects(rejects)
+        self.progress.rejected -= dropped
+        self.progress.suppressed += dropped
+        return kept_rejects
+
+    def _write_and_commit(self, partition: int, buffer: PartitionBuffer) -> None:
         topic = self.settings.topic
         name = lake.data_file_name(topic, partition, buffer.first_offset, buffer.last_offset)
         by_date = _split_by_event_date(buffer.tables)
         buffer.tables.clear()
+        rejects = self._suppress(by_date, buffer.rejects)
         paths = [lake.event_date_dir(self.lake_dir, d) / name for d in by_date]
-        quarantine = self.dead_letters.quarantine_path(name) if buffer.rejects else None
+        quarantine = self.dead_letters.quarantine_path(name) if rejects else None
         pending = [str(p.relative_to(self.lake_dir)) for p in paths]
         if quarantine is not None:
             pending.append(str(quarantine.relative_to(self.lake_dir)))
@@ -429,7 +461,7 @@ class Loader:
             )
             self.progress.files += 1
         if quarantine is not None:
-            self.dead_letters.publish(buffer.rejects, quarantine)
+            self.dead_letters.publish(rejects, quarantine)
         for directory in {p.parent for p in [*paths, quarantine] if p is not None}:
             lake.fsync_dir(directory)
         next_offset = buffer.last_offset + 1
@@ -453,12 +485,14 @@ class Loader:
         self.progress.lag = lag
         rate = (self.progress.messages - reported) / elapsed
         log.info(
-            "%d messages read (%.0f msg/s), %d events accepted, lag %d, %d files, %d to the DLQ",
+            "%d messages read (%.0f msg/s), %d events accepted, lag %d, %d files, %d to the DLQ, "
+            "%d suppressed",
             self.progress.messages,
             rate,
             self.progress.events,
             lag,
             self.progress.files,
             self.progress.rejected,
+            self.progress.suppressed,
         )
         return self.progress.messages

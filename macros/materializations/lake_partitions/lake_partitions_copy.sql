@@ -1,4 +1,9 @@
-{#- COPY one partition of a lake_partitions model into a folder. -#}
+{#-
+    COPY one partition of a lake_partitions model into a folder. The
+    dictionary limit is one row group, so every string column (user ids
+    among them) is dictionary-encoded and gets a bloom filter: erasure finds
+    the files holding a subject without reading their data.
+-#}
 {% macro lake_partitions_copy(
     query, columns, partition_by, value, sort_by, folder, file_size,
     row_group_size
@@ -17,6 +22,7 @@
         format parquet,
         compression zstd,
         row_group_size {{ row_group_size }},
+        dictionary_size_limit {{ row_group_size }},
         file_size_bytes '{{ file_size }}'
     )
 {%- endmacro %}

@@ -1,0 +1,82 @@
+{#-
+    Validates request ids (letters, digits and ._:-, at most 128; anything
+    else, an injection payload included, stops the operation before any
+    statement runs) and loads the requests' subject hashes into a temporary
+    table, which it returns. Fails when an id is not in
+    control.erasure_requests.
+-#}
+{% macro erasure_subjects_table(request_ids, pass_id) -%}
+    {%- set id_pattern = '^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$' -%}
+    {%- if request_ids is string or request_ids is not iterable
+        or request_ids | length == 0 -%}
+        {{ exceptions.raise_compiler_error(
+            "erasure: expected request_ids as a non-empty list, got '"
+            ~ request_ids ~ "'") }}
+    {%- endif -%}
+    {%- for value in [pass_id] + request_ids | list
+        if value is not string or not modules.re.match(id_pattern, value) -%}
+        {{ exceptions.raise_compiler_error(
+            "erasure: rejected id '" ~ (value | string)[:40]
+            ~ "': expected letters, digits and ._:- only (at most 128);"
+            ~ " nothing was deleted") }}
+    {%- endfor -%}
+    {%- set subjects = api.Relation.create(identifier='erasure_subjects') -%}
+    {%- do run_query(
+        "create or replace temporary table erasure_subjects as"
+        ~ " select request_id, subject_hash from control.erasure_requests"
+        ~ " where request_id in (" ~ erasure_date_list(request_ids) ~ ")") -%}
+    {%- set known = run_query(
+        "select request_id from erasure_subjects").columns[0].values() -%}
+    {%- set unknown = request_ids | reject('in', known) | list -%}
+    {%- if unknown -%}
+        {{ exceptions.raise_compiler_error(
+            "erasure: unknown request id(s) " ~ unknown | join(', ')
+            ~ ": record them first (eventlake erasure process); nothing was"
+            ~ " deleted") }}
+    {%- endif -%}
+    {{ return(subjects) }}
+{%- endmacro %}
+
+
+{#- Quoted, comma-separated SQL string literals of already-validated values. -#}
+{% macro erasure_date_list(values) -%}
+    {%- set literals = [] -%}
+    {%- for value in values -%}
+        {%- do literals.append(dbt.string_literal(value | string)) -%}
+    {%- endfor -%}
+    {{ return(literals | join(', ')) }}
+{%- endmacro %}
+
+
+{#-
+    An insert of one erasure_confirmations row per subject request (store
+    'warehouse'), limited to the request ids in `only` or outside `exclude`.
+-#}
+{% macro erasure_confirmation_insert(
+    subjects, object_name, status, detail, pass_id, only=none, exclude=none
+) -%}
+    {%- set sql -%}
+        insert into control.erasure_confirmations
+        select
+            request_id,
+            'warehouse',
+            {{ dbt.string_literal(object_name) }},
+            {{ '0' if status == 'confirmed' else 'null' }},
+            null,
+            {{ dbt.string_literal(status) }},
+            {{ 'current_timestamp' if status == 'confirmed' else 'null' }},
+            {{ dbt.string_literal(detail) }},
+            current_timestamp,
+            {{ dbt.string_literal(pass_id) }}
+        from {{ subjects }}
+        where true
+        {%- if only is not none %}
+            and request_id in ({{ erasure_date_list(only) if only
+                else "select null where false" }})
+        {%- endif %}
+        {%- if exclude %}
+            and request_id not in ({{ erasure_date_list(exclude) }})
+        {%- endif %}
+    {%- endset -%}
+    {{ return(sql) }}
+{%- endmacro %}

@@ -1,0 +1,397 @@
+"""Right to erasure end to end: a real broker, the real loader, a real lake and warehouse.
+
+A subject's rows must be gone from every Parquet file present (temporary and orphaned files
+included) and every warehouse table, every other row must be intact, and every store must have
+confirmed; a repeated request changes nothing and confirms again; bad requests delete nothing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import random
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import pytest
+from confluent_kafka import Producer
+
+from eventlake import kafka
+from eventlake.erasure.control import Confirmation
+from eventlake.erasure.orchestrator import ErasureConfig, process
+from eventlake.erasure.subjects import ErasureRequest, subject_hash
+from eventlake.erasure.topics import dlq_topic, publish_confirmation, publish_requests
+from eventlake.loader import Loader
+from tests.dbt_support import REPO, dbt, file_identities, query
+from tests.support import event, produce, read_topic
+
+pytestmark = [pytest.mark.broker, pytest.mark.slow]
+
+KEY = "eventlake-dev-key"
+
+
+@pytest.fixture
+def erasure_settings(settings, tmp_path, monkeypatch):
+    monkeypatch.setenv("DBT_TARGET_PATH", str(tmp_path / "target"))
+    monkeypatch.setenv("DBT_LOG_PATH", str(tmp_path / "logs"))
+    return dataclasses.replace(
+        settings,
+        erasure_topic=f"{settings.topic}-erasure",
+        confirmation_topic=f"{settings.topic}-confirmations",
+        subject_hash_key=KEY,
+    )
+
+
+def user(number: int) -> str:
+    return f"user-{number % 997}"  # tests.support.event's user ids
+
+
+def land_world(settings, loader_config, count: int = 6000) -> None:
+    """Events over three recent days, plus malformed messages keyed by users (quarantine)."""
+    messages = [event(n, days_ago=1 + n % 3) for n in range(count)]
+    messages += [
+        (user(n).encode(), b'{"user_id": "' + user(n).encode() + b'", "event_id": ')
+        for n in range(0, 40, 4)
+    ]
+    produce(settings, messages)
+    Loader(settings, loader_config).run(once=True)
+    dbt(settings.lake_dir, settings.warehouse, "build")
+
+
+def run_pass(settings, **kwargs):
+    return process(settings, ErasureConfig(), project_dir=REPO, **kwargs)
+
+
+def parquet_files(lake: Path) -> list[Path]:
+    """Every Parquet file present, hidden temporary ones included."""
+    return sorted(p for p in lake.rglob("*") if p.is_file() and ".parquet" in p.name)
+
+
+def subject_values(users: list[str]) -> set[str]:
+    return set(users) | {subject_hash(u, KEY) for u in users}
+
+
+def lake_findings(lake: Path, users: list[str]) -> tuple[dict[str, int], list[str]]:
+    """(rows per folder of the lake, files holding any value equal to a subject's id or hash:
+    any string column, any binary column's bytes, or an id quoted inside a message value)."""
+    needles = subject_values(users)
+    rows: dict[str, int] = {}
+    found = []
+    for path in parquet_files(lake):
+        if "_control" in path.parts:
+            continue
+        table = pq.read_table(path)
+        folder = str(path.parent.relative_to(lake))
+        rows[folder] = rows.get(folder, 0) + table.num_rows
+        for name in table.column_names:
+            column = table[name]
+            if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+                hit = pc.any(pc.is_in(column, pa.array(sorted(needles)))).as_py()
+            elif pa.types.is_binary(column.type):
+                values = [v for v in column.to_pylist() if v is not None]
+                hit = any(v in {n.encode() for n in needles} for v in values) or any(
+                    f'"{u}"'.encode() in v for v in values for u in users
+                )
+            else:
+                continue
+            if hit:
+                found.append(f"{path.relative_to(lake)}:{name}")
+    return rows, found
+
+
+def warehouse_relations(warehouse: Path) -> list[tuple[str, str, list[str]]]:
+    """(schema, name, varchar columns) of every table and view of the warehouse."""
+    listed = query(
+        warehouse,
+        """select schema_name, table_name, list(column_name order by column_index)
+        filter (where data_type = 'VARCHAR')
+        from duckdb_columns() where database_name = current_database() and not internal
+        group by all order by all""",
+    )
+    return [(schema, name, columns or []) for schema, name, columns in listed]
+
+
+def warehouse_findings(warehouse: Path, users: list[str]) -> tuple[dict[str, int], list[str]]:
+    """(rows per relation, relation columns holding a subject's id; or, outside the control
+    schema, a subject's hash)."""
+    rows, found = {}, []
+    with duckdb.connect(str(warehouse), read_only=True) as connection:
+        for schema, name, columns in warehouse_relations(warehouse):
+            relation = f'"{schema}"."{name}"'
+            rows[relation] = connection.execute(f"select count(*) from {relation}").fetchone()[0]
+            needles = set(users) if schema == "control" else subject_values(users)
+            for column in columns:
+                (hits,) = connection.execute(
+                    f'select count(*) from {relation} where "{column}" = any($needles)',
+                    {"needles": sorted(needles)},
+                ).fetchone()
+                if hits:
+                    found.append(f"{relation}.{column}")
+    return rows, found
+
+
+def subject_rows(warehouse: Path, users: list[str]) -> dict[str, int]:
+    """Rows of the subjects per user-keyed relation (the count erasure must take away)."""
+    counts = {}
+    with duckdb.connect(str(warehouse), read_only=True) as connection:
+        for schema, name, columns in warehouse_relations(warehouse):
+            relation = f'"{schema}"."{name}"'
+            for column, needles in (("user_id", users), ("user_key", subject_values(users))):
+                if column in columns:
+                    counts[relation] = connection.execute(
+                        f"select count(*) from {relation} where {column} = any($n)",
+                        {"n": sorted(needles)},
+                    ).fetchone()[0]
+    return counts
+
+
+def lake_subject_rows(lake: Path, users: list[str]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for path in parquet_files(lake):
+        table = pq.read_table(path)
+        folder = str(path.parent.relative_to(lake))
+        for column, needles in (("user_id", users), ("user_key", subject_values(users))):
+            if column in table.column_names:
+                hits = pc.sum(pc.is_in(table[column], pa.array(sorted(needles)))).as_py() or 0
+                counts[folder] = counts.get(folder, 0) + hits
+        if "key" in table.column_names:
+            keys = pa.array([u.encode() for u in users], pa.binary())
+            hits = pc.sum(pc.is_in(table["key"], keys)).as_py() or 0
+            counts[folder] = counts.get(folder, 0) + hits
+    return counts
+
+
+def store_status(warehouse: Path) -> dict[tuple[str, str, str], str]:
+    return {
+        (r, s, o): status
+        for r, s, o, status in query(
+            warehouse, "select request_id, store, object, status from control.erasure_store_status"
+        )
+    }
+
+
+def test_erasing_k_subjects_removes_them_everywhere_and_keeps_everyone_else(
+    erasure_settings, loader_config
+):
+    settings = erasure_settings
+    land_world(settings, loader_config)
+    rng = random.Random(7)
+    users = [user(n) for n in rng.sample(range(0, 40, 4), 2) + rng.sample(range(40, 997), 3)]
+    lake_before, found = lake_findings(settings.lake_dir, users)
+    assert found, "the check must see the subjects before erasure, or it proves nothing"
+    lake_erased = lake_subject_rows(settings.lake_dir, users)
+    assert lake_erased["quarantine/events"] > 0 and sum(lake_erased.values()) > 100
+    warehouse_before, found = warehouse_findings(settings.warehouse, users)
+    assert found
+    warehouse_erased = subject_rows(settings.warehouse, users)
+    daily_before = query(settings.warehouse, "select sum(events) from agg_events_daily")[0][0]
+    facts_erased = query(
+        settings.warehouse,
+        f"select count(*) from fct_events where user_id in {tuple(users)}",
+    )[0][0]
+    untouched = {
+        name: identity
+        for name, identity in file_identities(settings.lake_dir / "raw").items()
+        if not lake_subject_rows(settings.lake_dir / "raw" / Path(name).parent, users)
+    }
+
+    requests = [ErasureRequest(f"req-{i}", u, datetime.now(UTC)) for i, u in enumerate(users)]
+    publish_requests(settings, requests)
+    report = run_pass(settings)
+
+    assert report.requests_new == len(users) and report.requests_rejected == 0
+    lake_after, found = lake_findings(settings.lake_dir, users)
+    assert found == []
+    for folder, rows in lake_before.items():
+        assert lake_after.get(folder, 0) == rows - lake_erased.get(folder, 0), folder
+    assert {
+        name: identity
+        for name, identity in file_identities(settings.lake_dir / "raw").items()
+        if name in untouched
+    } == untouched, "files without a subject must not be rewritten"
+    warehouse_after, found = warehouse_findings(settings.warehouse, users)
+    assert found == []
+    for relation, erased in warehouse_erased.items():
+        assert warehouse_after[relation] == warehouse_before[relation] - erased, relation
+    assert (
+        query(settings.warehouse, "select sum(events) from agg_events_daily")[0][0]
+        == daily_before - facts_erased
+    )
+    raw_bytes = settings.warehouse.read_bytes()
+    assert not [u for u in users if u.encode() in raw_bytes]
+
+    steps = store_status(settings.warehouse)
+    for request in requests:
+        mine = {(s, o): status for (r, s, o), status in steps.items() if r == request.request_id}
+        assert mine[("lake", "raw/events")] == "confirmed"
+        assert mine[("warehouse", "fct_events_recent")] == "confirmed"
+        assert mine[("warehouse", "snap_user_attributes")] == "confirmed"
+        assert mine[("warehouse", "agg_events_daily")] == "confirmed"
+        assert mine[("warehouse_storage", settings.warehouse.name)] == "confirmed"
+        assert mine[("kafka", next(o for s, o in mine if s == "kafka"))] == "pending"
+    states = dict(query(settings.warehouse, "select request_id, state from control.erasure_status"))
+    assert set(states.values()) == {"open"}, "Kafka's retention has not passed: still open"
+
+    # Retention passes: the last step confirms and every request is complete.
+    later = datetime.now(UTC) + timedelta(hours=ErasureConfig().topic_retention_hours + 1)
+    run_pass(settings, now=later, build=False)
+    states = dict(query(settings.warehouse, "select request_id, state from control.erasure_status"))
+    assert set(states.values()) == {"complete"}
+
+    # The same request again: nothing changes, every store confirms again.
+    files = file_identities(settings.lake_dir)
+    confirmations = query(settings.warehouse, "select count(*) from control.erasure_confirmations")
+    publish_requests(settings, requests[:1])
+    again = run_pass(settings)
+    assert again.requests_new == 0 and again.erased == ["req-0"]
+    assert file_identities(settings.lake_dir) == files
+    assert warehouse_findings(settings.warehouse, users)[0] == warehouse_after
+    assert query(settings.warehouse, "select count(*) from control.erasure_confirmations") > (
+        confirmations
+    )
+    reconfirmed = query(
+        settings.warehouse,
+        """select store, object, rows_deleted from control.erasure_store_status
+        where request_id = 'req-0' and pass_id = $p and status = 'confirmed'""".replace(
+            "$p", f"'{again.pass_id}'"
+        ),
+    )
+    assert {(s, o) for s, o, _ in reconfirmed} >= {
+        ("lake", "raw/events"),
+        ("warehouse", "user_features"),
+    }
+    assert all(rows in (0, None) for _, _, rows in reconfirmed)
+
+
+def test_bad_requests_go_to_the_dlq_and_delete_nothing(erasure_settings, loader_config):
+    settings = erasure_settings
+    land_world(settings, loader_config, count=1500)
+    files = file_identities(settings.lake_dir)
+    rows = warehouse_findings(settings.warehouse, [])[0]
+    at = "2026-01-01T00:00:00Z"
+    payloads = [
+        b"not json",
+        b'{"request_id": "r1", "user_id": "user-1"}',
+        json.dumps({"request_id": "r2", "user_id": "user-1' or '1'='1", "requested_at": at}),
+        json.dumps(
+            {
+                "request_id": "r3'); delete from user_features; --",
+                "user_id": "u",
+                "requested_at": at,
+            }
+        ),
+    ]
+    payloads = [p.encode() if isinstance(p, str) else p for p in payloads]
+    producer = Producer(kafka.producer_config(settings.bootstrap_servers))
+    kafka.ensure_topics(settings.bootstrap_servers, {settings.erasure_topic: 1})
+    for payload in payloads:
+        kafka.produce(producer, settings.erasure_topic, payload, key=b"bad")
+    assert producer.flush(30) == 0
+
+    report = run_pass(settings)
+
+    assert report.requests_rejected == len(payloads) and report.erased == []
+    assert file_identities(settings.lake_dir) == files
+    assert warehouse_findings(settings.warehouse, [])[0] == rows
+    dead = read_topic(settings.bootstrap_servers, dlq_topic(settings.erasure_topic), len(payloads))
+    assert sorted(m.value() for m in dead) == sorted(payloads)
+    assert all(dict(m.headers())["eventlake.reason"] for m in dead)
+
+    # The macro itself refuses an injection payload before running any statement.
+    output = dbt(
+        settings.lake_dir,
+        settings.warehouse,
+        "run-operation",
+        "erase_subjects",
+        "--args",
+        '{request_ids: ["x\'); delete from main.user_features; --"]}',
+        check=False,
+    )
+    assert "rejected id" in output and "nothing was deleted" in output
+    assert warehouse_findings(settings.warehouse, [])[0] == rows
+
+
+def test_erasure_while_the_loader_ingests_loses_no_one_else(erasure_settings, loader_config):
+    settings = erasure_settings
+    subject = user(5)
+    produced: list[tuple[bytes, bytes]] = []
+    stop = threading.Event()
+
+    def traffic() -> None:
+        number = 0
+        while not stop.is_set():
+            batch = [event(n, days_ago=1 + n % 2) for n in range(number, number + 500)]
+            produce(settings, batch)
+            produced.extend(batch)
+            number += 500
+            time.sleep(0.05)
+
+    loader = Loader(settings, dataclasses.replace(loader_config, rotate_seconds=1))
+    loading = threading.Thread(target=loader.run)
+    producing = threading.Thread(target=traffic)
+    loading.start()
+    producing.start()
+    try:
+        deadline = time.monotonic() + 60
+        while not parquet_files(settings.lake_dir / "raw") and time.monotonic() < deadline:
+            time.sleep(0.2)
+        publish_requests(settings, [ErasureRequest("req-live", subject, datetime.now(UTC))])
+        report = run_pass(settings, build=False)
+        assert report.erased == ["req-live"]
+        time.sleep(2)  # the subject keeps sending events after the erasure
+    finally:
+        stop.set()
+        producing.join()
+    # Let the loader drain what was produced, then stop it.
+    others = sum(1 for key, _ in produced if key != subject.encode())
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        landed = pc.sum(
+            pc.not_equal(
+                pa.concat_arrays(
+                    [
+                        pq.read_table(p, columns=["user_id"])["user_id"].combine_chunks()
+                        for p in parquet_files(settings.lake_dir / "raw")
+                    ]
+                ),
+                subject,
+            )
+        ).as_py()
+        if landed >= others:
+            break
+        time.sleep(0.5)
+    loader.stop()
+    loading.join()
+
+    _, found = lake_findings(settings.lake_dir, [subject])
+    assert found == []
+    assert landed == others
+    assert sum(1 for key, _ in produced if key == subject.encode()) > 0
+
+
+def test_a_streaming_store_confirms_on_its_topic_and_the_request_waits_for_it(
+    erasure_settings, loader_config
+):
+    settings = erasure_settings
+    land_world(settings, loader_config, count=600)
+    config = ErasureConfig(stream_stores=("online",), topic_retention_hours=0)
+    publish_requests(settings, [ErasureRequest("req-s", user(3), datetime.now(UTC))])
+    process(settings, config, project_dir=REPO, build=False)
+    process(settings, config, project_dir=REPO, build=False)  # retention 0: Kafka confirms
+    status = store_status(settings.warehouse)
+    assert status[("req-s", "online", "online")] == "pending"
+    assert status[("req-s", "kafka", next(o for r, s, o in status if s == "kafka"))] == "confirmed"
+    assert query(settings.warehouse, "select state from control.erasure_status") == [("open",)]
+
+    publish_confirmation(
+        settings, Confirmation("req-s", "online", "online", "confirmed", rows_deleted=4)
+    )
+    process(settings, config, project_dir=REPO, build=False)
+    assert store_status(settings.warehouse)[("req-s", "online", "online")] == "confirmed"
+    assert query(settings.warehouse, "select state from control.erasure_status") == [("complete",)]
