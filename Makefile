@@ -10,7 +10,7 @@ DBT_FLAGS := --profiles-dir . --project-dir .
 DEMO_EVENTS ?= 1000000
 DEMO_DAYS ?= 14
 
-.PHONY: install demo test lint format bench bench-dbt docs clean
+.PHONY: install demo test lint format bench bench-dbt bench-erasure docs clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -48,6 +48,13 @@ demo: install
 	$(BIN)/eventlake load --once
 	$(DBT) build $(DBT_FLAGS)
 	$(BIN)/eventlake summary
+	@echo "--- erasure: the most active user of the last day asks to be forgotten"
+	$(BIN)/eventlake erase --request-id demo-erasure-1 --user-id $$($(BIN)/python -c \
+		"import duckdb; print(duckdb.connect('warehouse.duckdb', read_only=True).execute( \
+		'select user_id from user_features order by events_1d desc, user_id limit 1' \
+		).fetchall()[0][0])")
+	$(BIN)/eventlake erasure process
+	$(BIN)/eventlake erasure status
 	$(BIN)/eventlake broker stop
 
 bench: install
@@ -55,6 +62,9 @@ bench: install
 
 bench-dbt: install
 	$(BIN)/python scripts/bench_dbt.py
+
+bench-erasure: install
+	$(BIN)/python scripts/bench_erasure.py --passes 100
 
 docs: install
 	$(DBT) docs generate $(DBT_FLAGS)

@@ -11,6 +11,12 @@ copies it twice (cp -r), then:
    (three disjoint sets);
 2. on the second copy, the same 100 users as the 100-batch, one request and one pass each.
 
+With --passes N, the same comparison for the whole orchestrator (`eventlake erasure process`:
+intake through the broker, lake rewrite, dbt's erase_subjects on every model, the warehouse
+file's rewrite; rollups are left to the scheduled build, --no-build): a local broker is
+started, a warehouse is built on two more copies, then one pass erases the 100 users and N of
+them are erased one request and one pass each (N=100 takes about half an hour here).
+
 Prints per pass: wall time (finding + rewriting), bytes read to find and their share of the
 lake's bytes, files rewritten or removed against files in the lake; then the ratio of the 100
 single passes to the 100-batch, and whether the one-subject pass touched exactly the files that
@@ -102,12 +108,74 @@ def erase(lake_dir: Path, users: list[str], into: Passes) -> LakeErasure:
     return result
 
 
+def orchestrated(source: Path, runs: Path, hundred: list[str], singles: int) -> None:
+    """Whole orchestrator passes: the 100 in one, then `singles` of them one each."""
+    import os
+    import socket
+    import statistics
+
+    from eventlake.broker import LocalBroker
+    from eventlake.erasure.orchestrator import Dbt, ErasureConfig, process
+    from eventlake.erasure.subjects import ErasureRequest
+    from eventlake.erasure.topics import publish_requests
+
+    repo = Path(__file__).resolve().parents[1]
+    os.environ["DBT_TARGET_PATH"] = str(runs / "target")
+    os.environ["DBT_LOG_PATH"] = str(runs / "logs")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        servers = f"127.0.0.1:{probe.getsockname()[1]}"
+    broker = LocalBroker(servers, runs / "broker")
+    broker.start()
+    try:
+        timings: dict[str, list[float]] = {"batch": [], "single": []}
+        for label, users in (("batch", [hundred]), ("single", [[u] for u in hundred[:singles]])):
+            lake_dir = copy_of(source, runs / f"{label}-lake")
+            settings = Settings(
+                bootstrap_servers=servers,
+                lake_dir=lake_dir,
+                warehouse=runs / f"{label}.duckdb",
+                erasure_topic=f"erasure-{label}",
+                confirmation_topic=f"confirmations-{label}",
+            )
+            started = time.perf_counter()
+            Dbt(settings, repo)("build")
+            print(f"{label}: dbt build of the warehouse {time.perf_counter() - started:.0f} s")
+            for n, batch in enumerate(users):
+                now = dt.datetime.now(dt.UTC)
+                requests = [ErasureRequest(f"{label}-{n}-{i}", u, now) for i, u in enumerate(batch)]
+                started = time.perf_counter()
+                publish_requests(settings, requests)
+                report = process(settings, ErasureConfig(), build=False, project_dir=repo)
+                timings[label].append(time.perf_counter() - started)
+                assert len(report.erased) == len(batch), report
+    finally:
+        broker.stop()
+    batch = timings["batch"][0]
+    single = statistics.median(timings["single"])
+    print(
+        f"orchestrator: 100 in one pass {batch:.1f} s; one request a pass: median {single:.1f} s "
+        f"over {len(timings['single'])} passes (sum {sum(timings['single']):.0f} s)"
+    )
+    measured = sum(timings["single"]) if singles >= len(hundred) else single * len(hundred)
+    print(
+        f"100 single passes / 100 in one pass: {measured / batch:.1f}x"
+        + ("" if singles >= len(hundred) else f" (the {singles} measured, scaled to 100)")
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "bench-erasure")
     parser.add_argument("--events", type=int, default=10_000_000)
     parser.add_argument("--days", type=int, default=14)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--passes",
+        type=int,
+        default=0,
+        help="Also time whole orchestrator passes: the 100 in one, and this many one each.",
+    )
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     source = cached_lake(args.work, args.events, args.days)
@@ -132,6 +200,10 @@ def main() -> None:
         each = Passes("the 100, one pass each")
         for user in hundred:
             erase(singles, [user], each)
+        shutil.rmtree(batched)
+        shutil.rmtree(singles)
+        if args.passes:
+            orchestrated(source, runs, hundred, args.passes)
     finally:
         shutil.rmtree(runs, ignore_errors=True)
 

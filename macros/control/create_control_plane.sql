@@ -41,3 +41,10 @@
     );
     {{ create_erasure_status_views() }}
 {%- endmacro %}
+
+
+{#- create_control_plane as an operation: `dbt run-operation setup_control_plane`. -#}
+{% macro setup_control_plane() -%}
+    {%- do run_query(create_control_plane()) -%}
+    {%- do adapter.commit() -%}
+{%- endmacro %}

@@ -67,7 +67,8 @@ def record_requests(
         }
     )
     connection.register("incoming_requests", rows)
-    connection.execute(
+    _run(
+        connection,
         """
         insert or ignore into control.erasure_requests
         select distinct on (request_id)
@@ -84,7 +85,8 @@ def conflicting_requests(
     connection: duckdb.DuckDBPyConnection, requests: Sequence[tuple[str, str, datetime]]
 ) -> list[str]:
     """Request ids already recorded for another subject (a reused id must not erase anyone)."""
-    rows = connection.execute(
+    rows = _run(
+        connection,
         """
         select request_id
         from control.erasure_requests
@@ -92,14 +94,15 @@ def conflicting_requests(
             and subject_hash <> ($hashes)[list_position($ids, request_id)]
         """,
         {"ids": [r[0] for r in requests], "hashes": [r[1] for r in requests]},
-    ).fetchall()
+    )
     return [row[0] for row in rows]
 
 
 def record_suppressions(
     connection: duckdb.DuckDBPyConnection, hashes: Iterable[str], now: datetime
 ) -> None:
-    connection.execute(
+    _run(
+        connection,
         """
         insert or ignore into control.erasure_suppressions
         select distinct unnest($hashes), $now
@@ -132,7 +135,8 @@ def record_confirmations(
         }
     )
     connection.register("incoming_confirmations", rows)
-    connection.execute(
+    _run(
+        connection,
         """
         insert into control.erasure_confirmations
         select
@@ -147,14 +151,15 @@ def record_confirmations(
 
 def open_requests(connection: duckdb.DuckDBPyConnection) -> list[RecordedRequest]:
     """Requests with a step not confirmed yet (or none recorded), oldest first."""
-    rows = connection.execute(
+    rows = _run(
+        connection,
         """
         select request_id, subject_hash, requested_at, received_at, due_at
         from control.erasure_status
         where state <> 'complete'
         order by received_at, request_id
-        """
-    ).fetchall()
+        """,
+    )
     return [RecordedRequest(*row) for row in rows]
 
 
@@ -162,7 +167,8 @@ def pending_steps(
     connection: duckdb.DuckDBPyConnection, store: str
 ) -> list[tuple[str, str, datetime]]:
     """(request_id, object, received_at) of a store's steps whose latest word is pending."""
-    return connection.execute(
+    return _run(
+        connection,
         """
         select steps.request_id, steps.object, requests.received_at
         from control.erasure_store_status as steps
@@ -171,8 +177,14 @@ def pending_steps(
         order by requests.received_at, steps.request_id
         """,
         {"store": store},
-    ).fetchall()
+    )
+
+
+def _run(connection: duckdb.DuckDBPyConnection, sql: str, parameters=None) -> list[tuple]:
+    """Execute and fetch to the end: DuckDB refuses other work on a connection (registering a
+    table) while a result is unfinished."""
+    return connection.execute(sql, parameters).fetchall()
 
 
 def _count(connection: duckdb.DuckDBPyConnection, table: str) -> int:
-    return connection.execute(f"select count(*) from {table}").fetchone()[0]  # noqa: S608
+    return _run(connection, f"select count(*) from {table}")[0][0]  # noqa: S608

@@ -1,12 +1,18 @@
 """Right to erasure in the lake: every Parquet file holding a subject is rewritten without it.
 
 One pass serves many requests, and each affected file is rewritten once for all of them.
-Finding reads as little as it can: the footers (schema, row-group min/max), then, for up to
-``probe_limit`` subjects, the Bloom filters through DuckDB's ``parquet_bloom_probe`` (one query
-per subject and column, over the files still in question), then only the matched columns of the
-row groups left, which settles every match exactly. A file holding a subject is then read whole,
-filtered, and written back to its own path atomically (``lake.write_parquet_atomic``); a file left
-empty is unlinked. Every other file keeps its inode and mtime.
+Finding reads as little as it can:
+
+1. the footers, and only their bytes: schema and row-group min/max rule row groups out;
+2. with up to ``probe_limit`` subjects, the Bloom filters, through DuckDB's
+   ``parquet_bloom_probe`` (one query per subject and column over the files still in question),
+   where a file's filters cost fewer bytes than the column they stand in for; a row group stops
+   being asked once a filter says it may hold someone, as its column will be read anyway;
+3. the matched columns of the row groups left, which settle every match exactly.
+
+A file holding a subject is then read whole, filtered, and written back to its own path
+atomically (``lake.write_parquet_atomic``, same schema, row-group size, sort order and Bloom
+filters); a file left empty is unlinked. Every other file keeps its inode and mtime.
 
 Which columns name a person is decided by structure, in every folder of the lake (raw,
 quarantine, curated, retention's trash, leftover staging folders, hidden temporary files) except
@@ -52,7 +58,7 @@ PARTITION_PREFIX = "event_date="
 TEMP_SUFFIX = ".parquet" + lake.TMP_SUFFIX
 ORPHAN_AFTER_SECONDS = 15 * 60
 """An unreadable temporary file this old is a crash's orphan, not a write under way."""
-FOOTER_TAIL_MAGIC = b"PAR1"
+PARQUET_MAGIC = b"PAR1"
 """How a plain (unencrypted) Parquet file begins and ends."""
 PATTERN_IDS = 256
 """User ids per RE2 alternation when searching message values (keeps each pattern small)."""
@@ -307,14 +313,14 @@ def _metadata(path: Path) -> pq.FileMetaData:
     """
     with open(path, "rb") as source:
         size = source.seek(0, os.SEEK_END)
-        source.seek(max(size - len(FOOTER_TAIL_MAGIC) - 4, 0))
+        source.seek(max(size - len(PARQUET_MAGIC) - 4, 0))
         tail = source.read()
         length = int.from_bytes(tail[:4], "little")
-        if not tail.endswith(FOOTER_TAIL_MAGIC) or length > size - 12:
+        if not tail.endswith(PARQUET_MAGIC) or length > size - 12:
             return pq.read_metadata(path)
         source.seek(size - len(tail) - length)
         footer = source.read(length)
-    return pq.read_metadata(pa.BufferReader(FOOTER_TAIL_MAGIC + footer + tail))
+    return pq.read_metadata(pa.BufferReader(PARQUET_MAGIC + footer + tail))
 
 
 def _read_footer(item: _File, people: _People) -> None:
@@ -420,7 +426,8 @@ def _find(files: list[_File], people: _People, probe_limit: int) -> None:
 
 
 def _rewrite(item: _File, people: _People) -> bool:
-    """Write the file back without its subjects' rows; False when none is left (unlinked)."""
+    """Write the file back without its subjects' rows; False, writing nothing, when no row
+    would be left (the caller unlinks it)."""
     parquet = pq.ParquetFile(item.path, metadata=item.metadata)
     table = parquet.read()
     drop = np.unique(people.pairs(table, item.columns) // len(people))
@@ -430,7 +437,6 @@ def _rewrite(item: _File, people: _People) -> bool:
             f"{len(drop)}: the file changed while the pass ran; run the pass again"
         )
     if len(drop) == table.num_rows:
-        item.path.unlink()
         return False
     keep = np.ones(table.num_rows, dtype=bool)
     keep[drop] = False
@@ -494,7 +500,7 @@ def _execute(
         else:
             removed = not _rewrite(item, people)
             touched.add(item.path.parent)
-        if removed and not dry_run:
+        if removed and not dry_run:  # emptied, or a temporary file
             item.path.unlink(missing_ok=True)
             touched.add(item.path.parent)
         outcome.files_removed += removed

@@ -131,7 +131,7 @@ def process(
     report = PassReport(f"pass-{now:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}", dry_run)
     dbt = Dbt(settings, project_dir)
     topics.ensure_erasure_topics(settings)
-    dbt("run-operation", "create_control_plane")
+    dbt("run-operation", "setup_control_plane")
     with (
         topics.read_requests(settings) as (requests, commit_requests),
         topics.read_confirmations(settings) as (confirmations, commit_confirmations),
@@ -292,15 +292,20 @@ def _lake_confirmations(
             f"{obj.files_rewritten} file(s) rewritten and {obj.files_removed} removed of "
             f"{obj.files_scanned} scanned, for the {len(request_ids)} request(s) of this pass"
         )
+        if obj.files_unreadable:  # not searched: the step cannot be confirmed
+            detail += (
+                f"; {obj.files_unreadable} unreadable file(s) not searched: repair them, then "
+                f"send the request again (same request id)"
+            )
         rows.extend(
             Confirmation(
                 request_id,
                 "lake",
                 name,
-                CONFIRMED,
+                PENDING if obj.files_unreadable else CONFIRMED,
                 rows_deleted=obj.rows_deleted.get(request_id, 0),
                 files_rewritten=obj.files_rewritten,
-                confirmed_at=now,
+                confirmed_at=None if obj.files_unreadable else now,
                 detail=detail,
                 pass_id=pass_id,
             )

@@ -37,7 +37,7 @@ def rewrite_warehouse(warehouse: Path) -> StorageRewrite:
             leftover.unlink()
     with duckdb.connect(str(warehouse)) as connection:
         connection.execute("checkpoint")
-        (catalog,) = connection.execute("select current_database()").fetchone()
+        ((catalog,),) = connection.execute("select current_database()").fetchall()
         connection.execute("attach ? as eventlake_rewrite", [str(rewrite)])
         connection.execute(f'copy from database "{catalog}" to eventlake_rewrite')
         connection.execute("detach eventlake_rewrite")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -120,7 +121,7 @@ class Drained:
 
 @contextmanager
 def draining(
-    settings: Settings, topic: str, group_id: str, parse
+    settings: Settings, topic: str, group_id: str, parse, timeout: float = 60.0
 ) -> Iterator[tuple[Drained, object]]:
     """Read `topic` from the group's committed offsets to its end; yield (drained, commit).
 
@@ -138,17 +139,24 @@ def draining(
     producer = Producer(producer_config(settings.bootstrap_servers))
     try:
         drained = Drained()
-        ends = _assign_from_committed(consumer, topic)
+        partitions = _assign_from_committed(consumer, topic)
         positions: dict[int, int] = {}
-        while any(positions.get(p, start) < end for p, (start, end) in ends.items()):
-            message = consumer.poll(1.0)
+        at_end: set[int] = set()
+        deadline = time.monotonic() + timeout
+        # The end of a partition is its EOF event (the loader's rule too): this broker's
+        # watermarks can lag what a fetch returns.
+        while not at_end >= partitions:
+            if time.monotonic() > deadline:
+                raise BrokerError(f"reading {topic!r}: its end was not reached in {timeout:.0f} s")
+            message = consumer.poll(0.5)
             if message is None:
                 continue
             if message.error():
                 if message.error().code() == KafkaError._PARTITION_EOF:
-                    positions[message.partition()] = ends[message.partition()][1]
+                    at_end.add(message.partition())
                     continue
                 raise BrokerError(f"reading {topic!r}: {message.error()}")
+            at_end.discard(message.partition())
             positions[message.partition()] = message.offset() + 1
             try:
                 drained.items.append(parse(message.value()))
@@ -175,24 +183,20 @@ def read_confirmations(settings: Settings, group_id: str = CONFIRMATIONS_GROUP):
     return draining(settings, settings.confirmation_topic, group_id, parse_confirmation)
 
 
-def _assign_from_committed(consumer: Consumer, topic: str) -> dict[int, tuple[int, int]]:
-    """Assign every partition at its committed offset; partition -> (start, end offset)."""
+def _assign_from_committed(consumer: Consumer, topic: str) -> set[int]:
+    """Assign every partition at its committed offset (the start when none); the partitions."""
     metadata = consumer.list_topics(topic, timeout=10)
     if topic not in metadata.topics or metadata.topics[topic].error is not None:
         raise BrokerError(f"topic {topic!r} does not exist: run `eventlake broker start`")
     partitions = [TopicPartition(topic, p) for p in sorted(metadata.topics[topic].partitions)]
     committed = consumer.committed(partitions, timeout=10)
-    ends: dict[int, tuple[int, int]] = {}
-    assignment = []
-    for tp in committed:
-        low, high = consumer.get_watermark_offsets(tp, timeout=10)
-        start = tp.offset if tp.offset >= 0 else low
-        ends[tp.partition] = (start, high)
-        assignment.append(
-            TopicPartition(topic, tp.partition, start if tp.offset >= 0 else OFFSET_BEGINNING)
-        )
-    consumer.assign(assignment)
-    return ends
+    consumer.assign(
+        [
+            TopicPartition(topic, tp.partition, tp.offset if tp.offset >= 0 else OFFSET_BEGINNING)
+            for tp in committed
+        ]
+    )
+    return {tp.partition for tp in committed}
 
 
 def _publish(settings: Settings, topic: str, messages: Iterable[tuple[str, bytes]]) -> int:
