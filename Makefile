@@ -31,7 +31,7 @@ format: install
 	$(BIN)/ruff format src tests scripts
 
 test: lint
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest --durations=10
 
 # The main job end to end on the embedded defaults (./lake, ./warehouse.duckdb, 127.0.0.1:9092).
 # The demo owns those defaults, whatever the environment says: it starts from an empty lake and

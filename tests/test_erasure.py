@@ -64,8 +64,12 @@ def land_world(settings, loader_config, count: int = 6000) -> None:
     dbt(settings.lake_dir, settings.warehouse, "build")
 
 
+STREAMING = ErasureConfig(stream_stores=("online",))
+"""A streaming store the requests wait for (it confirms on the confirmations topic)."""
+
+
 def run_pass(settings, **kwargs):
-    return process(settings, ErasureConfig(), project_dir=REPO, **kwargs)
+    return process(settings, STREAMING, project_dir=REPO, **kwargs)
 
 
 def parquet_files(lake: Path) -> list[Path]:
@@ -244,11 +248,23 @@ def test_erasing_k_subjects_removes_them_everywhere_and_keeps_everyone_else(
         assert mine[("warehouse", "agg_events_daily")] == "confirmed"
         assert mine[("warehouse_storage", settings.warehouse.name)] == "confirmed"
         assert mine[("kafka", next(o for s, o in mine if s == "kafka"))] == "pending"
+        assert mine[("online", "online")] == "pending"
     states = dict(query(settings.warehouse, "select request_id, state from control.erasure_status"))
     assert set(states.values()) == {"open"}, "Kafka's retention has not passed: still open"
 
-    # Retention passes: the last step confirms and every request is complete.
-    later = datetime.now(UTC) + timedelta(hours=ErasureConfig().topic_retention_hours + 1)
+    # Retention passes, but the streaming store has not confirmed: still open.
+    later = datetime.now(UTC) + timedelta(hours=STREAMING.topic_retention_hours + 1)
+    run_pass(settings, now=later, build=False)
+    steps = store_status(settings.warehouse)
+    assert {status for (_, s, _), status in steps.items() if s == "kafka"} == {"confirmed"}
+    states = dict(query(settings.warehouse, "select request_id, state from control.erasure_status"))
+    assert set(states.values()) == {"open"}
+
+    # The store confirms on its topic; the next pass collects it and every request is complete.
+    for request in requests:
+        publish_confirmation(
+            settings, Confirmation(request.request_id, "online", "online", "confirmed")
+        )
     run_pass(settings, now=later, build=False)
     states = dict(query(settings.warehouse, "select request_id, state from control.erasure_status"))
     assert set(states.values()) == {"complete"}
@@ -257,7 +273,7 @@ def test_erasing_k_subjects_removes_them_everywhere_and_keeps_everyone_else(
     files = file_identities(settings.lake_dir)
     confirmations = query(settings.warehouse, "select count(*) from control.erasure_confirmations")
     publish_requests(settings, requests[:1])
-    again = run_pass(settings)
+    again = run_pass(settings, build=False)
     assert again.requests_new == 0 and again.erased == ["req-0"]
     assert file_identities(settings.lake_dir) == files
     assert data_rows(warehouse_findings(settings.warehouse, users)[0]) == data_rows(warehouse_after)
@@ -303,7 +319,7 @@ def test_bad_requests_go_to_the_dlq_and_delete_nothing(erasure_settings, loader_
         kafka.produce(producer, settings.erasure_topic, payload, key=b"bad")
     assert producer.flush(30) == 0
 
-    report = run_pass(settings)
+    report = run_pass(settings, build=False)
 
     assert report.requests_rejected == len(payloads) and report.erased == []
     assert file_identities(settings.lake_dir) == files
@@ -380,25 +396,3 @@ def test_erasure_while_the_loader_ingests_loses_no_one_else(erasure_settings, lo
     assert found == []
     assert landed == others
     assert sum(1 for key, _ in produced if key == subject.encode()) > 0
-
-
-def test_a_streaming_store_confirms_on_its_topic_and_the_request_waits_for_it(
-    erasure_settings, loader_config
-):
-    settings = erasure_settings
-    land_world(settings, loader_config, count=600)
-    config = ErasureConfig(stream_stores=("online",), topic_retention_hours=0)
-    publish_requests(settings, [ErasureRequest("req-s", user(3), datetime.now(UTC))])
-    process(settings, config, project_dir=REPO, build=False)
-    process(settings, config, project_dir=REPO, build=False)  # retention 0: Kafka confirms
-    status = store_status(settings.warehouse)
-    assert status[("req-s", "online", "online")] == "pending"
-    assert status[("req-s", "kafka", next(o for r, s, o in status if s == "kafka"))] == "confirmed"
-    assert query(settings.warehouse, "select state from control.erasure_status") == [("open",)]
-
-    publish_confirmation(
-        settings, Confirmation("req-s", "online", "online", "confirmed", rows_deleted=4)
-    )
-    process(settings, config, project_dir=REPO)  # and the build recomputes the rollups
-    assert store_status(settings.warehouse)[("req-s", "online", "online")] == "confirmed"
-    assert query(settings.warehouse, "select state from control.erasure_status") == [("complete",)]
