@@ -147,9 +147,17 @@
             on subjects.subject_hash = erased.subject_hash
         group by subjects.request_id
     {%- endset -%}
+    {#- Hash the table's key column once: count into a temporary table. -#}
+    {%- do run_query(
+        "create or replace temporary table erasure_counts as " ~ counts) -%}
     {%- set found = run_query(
-        "select coalesce(sum(rows_found), 0) from (" ~ counts ~ ")"
+        "select coalesce(sum(rows_found), 0) from erasure_counts"
     ).columns[0].values()[0] | int -%}
+    {%- if not dry_run and found > 0 -%}
+        {%- do run_query(
+            "delete from " ~ relation ~ " as erased where " ~ hashed_key
+            ~ " in (select subject_hash from " ~ subjects ~ ")") -%}
+    {%- endif -%}
     {%- if not dry_run -%}
         {%- do run_query(
             "insert into control.erasure_confirmations"
@@ -157,10 +165,7 @@
             ~ dbt.string_literal(object_name) ~ ", rows_found, null,"
             ~ " 'confirmed', current_timestamp, 'rows deleted from "
             ~ relation.identifier ~ "', current_timestamp, "
-            ~ dbt.string_literal(pass_id) ~ " from (" ~ counts ~ ")") -%}
-        {%- do run_query(
-            "delete from " ~ relation ~ " as erased where " ~ hashed_key
-            ~ " in (select subject_hash from " ~ subjects ~ ")") -%}
+            ~ dbt.string_literal(pass_id) ~ " from erasure_counts") -%}
     {%- endif -%}
     {{ return(found) }}
 {%- endmacro %}

@@ -15,6 +15,17 @@ REQUEST_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
 """Request ids: letters, digits and ._:- (at most 128); dbt's erase_subjects checks the same."""
 
 
+def json_object(value: bytes | None, what: str) -> dict:
+    """A message value as a JSON object, or ErasureError saying what was wrong with it."""
+    try:
+        document = json.loads(value or b"")
+    except (ValueError, UnicodeDecodeError):
+        raise ErasureError(f"malformed {what}: the value is not JSON") from None
+    if not isinstance(document, dict):
+        raise ErasureError(f"malformed {what}: expected a JSON object")
+    return document
+
+
 def user_id_pattern() -> re.Pattern[str]:
     """The contract's user_id pattern: every id the lake can hold, and nothing else."""
     return re.compile(load_contract().patterns["user_id"].strip("^$"))
@@ -62,12 +73,7 @@ class ErasureRequest:
     @classmethod
     def from_json(cls, value: bytes | None) -> ErasureRequest:
         """Parse a message value; anything malformed raises ErasureError with the reason."""
-        try:
-            document = json.loads(value or b"")
-        except (ValueError, UnicodeDecodeError):
-            raise ErasureError("malformed request: the value is not JSON") from None
-        if not isinstance(document, dict):
-            raise ErasureError("malformed request: expected a JSON object")
+        document = json_object(value, "request")
         missing = {"request_id", "user_id", "requested_at"} - document.keys()
         if missing:
             raise ErasureError(f"malformed request: missing {', '.join(sorted(missing))}")

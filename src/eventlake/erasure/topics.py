@@ -28,7 +28,7 @@ from confluent_kafka import (
 
 from eventlake.config import Settings
 from eventlake.erasure.control import STATUSES, Confirmation
-from eventlake.erasure.subjects import REQUEST_ID_PATTERN, ErasureRequest
+from eventlake.erasure.subjects import REQUEST_ID_PATTERN, ErasureRequest, json_object
 from eventlake.exceptions import BrokerError, ErasureError
 from eventlake.kafka import consumer_config, ensure_topics, produce, producer_config
 
@@ -80,12 +80,7 @@ def publish_confirmation(settings: Settings, confirmation: Confirmation) -> None
 
 
 def parse_confirmation(value: bytes | None) -> Confirmation:
-    try:
-        document = json.loads(value or b"")
-    except (ValueError, UnicodeDecodeError):
-        raise ErasureError("malformed confirmation: the value is not JSON") from None
-    if not isinstance(document, dict):
-        raise ErasureError("malformed confirmation: expected a JSON object")
+    document = json_object(value, "confirmation")
     request_id, store = document.get("request_id"), document.get("store")
     if not isinstance(request_id, str) or not REQUEST_ID_PATTERN.fullmatch(request_id):
         raise ErasureError("malformed confirmation: invalid request_id")
