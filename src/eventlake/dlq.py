@@ -50,9 +50,13 @@ class Reject:
     headers: list[tuple[str, bytes | None]]
     reason: str
     rejected_at: datetime
+    stage: str = STAGE
+    """Who rejected it: the loader, or a streaming consumer ("online.decode", "fraud.decode")."""
 
     @classmethod
-    def from_message(cls, message: Message, reason: str, now: datetime) -> Reject:
+    def from_message(
+        cls, message: Message, reason: str, now: datetime, stage: str = STAGE
+    ) -> Reject:
         return cls(
             topic=message.topic(),
             partition=message.partition(),
@@ -62,6 +66,7 @@ class Reject:
             headers=list(message.headers() or []),
             reason=reason,
             rejected_at=now,
+            stage=stage,
         )
 
     @property
@@ -71,7 +76,7 @@ class Reject:
     def dlq_headers(self) -> list[tuple[str, bytes]]:
         return [
             *self.headers,
-            ("eventlake.stage", STAGE.encode()),
+            ("eventlake.stage", self.stage.encode()),
             ("eventlake.reason", self.reason.encode()),
             ("eventlake.source.topic", self.topic.encode()),
             ("eventlake.source.partition", str(self.partition).encode()),
@@ -87,7 +92,7 @@ def quarantine_table(rejects: list[Reject]) -> pa.Table:
                 "_partition": r.partition,
                 "_offset": r.offset,
                 "rejected_at": r.rejected_at,
-                "stage": STAGE,
+                "stage": r.stage,
                 "reason_code": r.reason_code,
                 "reason": r.reason,
                 "key": r.key,

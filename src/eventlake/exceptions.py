@@ -19,3 +19,7 @@ class LakeError(EventlakeError):
 
 class ErasureError(EventlakeError):
     """An erasure request is malformed, or a store could not honour it."""
+
+
+class StoreError(EventlakeError):
+    """A streaming store (online, fraud) could not be opened, read or written."""

@@ -131,7 +131,15 @@ class Suppressor:
         self._path = list_path(lake_dir)
         self._signature: tuple[int, int, int] | None = None
         self._hashes: frozenset[str] = frozenset()
+        self._local: frozenset[str] = frozenset()
         self._verdicts: dict[str, bool] = {}
+
+    def also_suppress(self, hashes: Iterable[str]) -> None:
+        """Add hashes a store erased itself, before the orchestrator lists them in the lake."""
+        local = self._local | frozenset(hashes)
+        if local != self._local:
+            self._local = local
+            self._verdicts.clear()
 
     @contextlib.contextmanager
     def guard(self) -> Iterator[None]:
@@ -157,7 +165,8 @@ class Suppressor:
         if verdict is None:
             if len(self._verdicts) >= CACHE_LIMIT:
                 self._verdicts.clear()
-            verdict = self._verdicts[user_id] = subject_hash(user_id, self.key) in self._hashes
+            hashed = subject_hash(user_id, self.key)
+            verdict = self._verdicts[user_id] = hashed in self._hashes or hashed in self._local
         return verdict
 
     def filter(self, table: pa.Table, column: str = "user_id") -> tuple[pa.Table, int]:
@@ -166,7 +175,7 @@ class Suppressor:
         With an empty list the table comes back as it is; otherwise only the batch's distinct
         ids are hashed (and their verdicts cached), then one vectorised membership test.
         """
-        if not self._hashes or table.num_rows == 0:
+        if not (self._hashes or self._local) or table.num_rows == 0:
             return table, 0
         ids = table[column]
         listed = [
@@ -181,7 +190,7 @@ class Suppressor:
 
     def filter_rejects(self, rejects: list[Reject]) -> tuple[list[Reject], int]:
         """Drop rejects naming a listed subject, by their Kafka key or their value's user_id."""
-        if not self._hashes or not rejects:
+        if not (self._hashes or self._local) or not rejects:
             return rejects, 0
         kept = [reject for reject in rejects if not self._names_listed(reject)]
         return kept, len(rejects) - len(kept)
