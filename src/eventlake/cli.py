@@ -12,6 +12,7 @@ import click
 from eventlake.config import LoaderConfig, Settings
 from eventlake.erasure.commands import erase, erasure
 from eventlake.exceptions import EventlakeError
+from eventlake.streaming.commands import features, fraud, stream, up
 
 STATE_DIR = Path(".eventlake")
 
@@ -341,21 +342,34 @@ def _run_analytics_help() -> str:
 @click.option("--every", default="15m", show_default=True, help="Interval: 30s, 15m, 1h.")
 @click.option("--once", is_flag=True, help="One build; exit with dbt's exit code.")
 @click.option("--select", "select", multiple=True, help="dbt --select (repeatable).")
-def run_analytics(every: str, once: bool, select: tuple[str, ...]) -> None:
+@click.option(
+    "--materialize-online",
+    is_flag=True,
+    help="After each successful build, load user_features into the online store.",
+)
+def run_analytics(
+    every: str, once: bool, select: tuple[str, ...], materialize_online: bool
+) -> None:
     from eventlake.compaction import LOCK_NAME
     from eventlake.schedule import dbt_build_command, parse_interval, run_schedule
+    from eventlake.supervisor import eventlake_command
 
     code = run_schedule(
         dbt_build_command(select),
         parse_interval(every),
         once=once,
         lock_path=Settings.from_env().lake_dir / LOCK_NAME,
+        then=[eventlake_command("features", "materialize")] if materialize_online else [],
     )
     sys.exit(code)
 
 
 cli.add_command(erase)
 cli.add_command(erasure)
+cli.add_command(stream)
+cli.add_command(features)
+cli.add_command(fraud)
+cli.add_command(up)
 
 
 def main() -> None:

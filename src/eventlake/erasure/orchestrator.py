@@ -55,9 +55,10 @@ class ErasureConfig:
     topic_retention_hours: int = 168
     """EVENTLAKE_TOPIC_RETENTION_HOURS: retention of the events, DLQ and erasure topics; their
     copies of a subject's messages are gone this long after the request."""
-    stream_stores: tuple[str, ...] = ()
+    stream_stores: tuple[str, ...] = ("online", "fraud")
     """EVENTLAKE_ERASURE_STREAM_STORES: comma-separated streaming stores that must confirm on
-    the confirmations topic before a request is complete."""
+    the confirmations topic before a request is complete (`eventlake stream online|fraud`
+    confirm there); set it empty where those consumers do not run."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> ErasureConfig:
