@@ -235,3 +235,18 @@ def test_help_shows_the_equivalent_cron_line():
     assert result.exit_code == 0
     assert CRON_EXAMPLE in result.output
     assert CRON_EXAMPLE.startswith("*/15 * * * * ")
+
+
+@pytest.mark.parametrize(("build_code", "then_runs"), [(0, 1), (2, 0)])
+def test_the_follow_up_runs_only_after_a_successful_build(tmp_path, build_code, then_runs):
+    build, then = tmp_path / "build.jsonl", tmp_path / "then.jsonl"
+    code = run_schedule(
+        recorder(build, exit_code=build_code),
+        60,
+        once=True,
+        then=[recorder(then, exit_code=4)],
+        handle_signals=False,
+    )
+
+    assert len(runs(then)) == then_runs
+    assert code == (4 if then_runs else build_code)

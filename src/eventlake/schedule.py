@@ -46,6 +46,9 @@ class ScheduleConfig:
     lock_path: Path | None = None
     """A file locked shared during each run (the lake's maintenance lock, which compaction and
     retention take exclusively, so no build reads files they are replacing); none when None."""
+    then: tuple[tuple[str, ...], ...] = ()
+    """Commands run in order after a successful run, as part of it (the online store's load of
+    the batch features); the first failure ends the run with its exit status."""
 
     def __post_init__(self) -> None:
         if not self.command:
@@ -157,27 +160,36 @@ class Scheduler:
             if not locked:
                 log.info("stopped while waiting for %s: no run", self.config.lock_path)
                 return 128 + self._signal
-            return self._run_child()
+            status = self._run_child(self.config.command)
+            for command in self.config.then:
+                if status != 0 or self._stop.is_set():
+                    break
+                status = self._run_child(command)
+            self.runs += 1
+            return status
 
-    def _run_child(self) -> int:
+    def _run_child(self, command: tuple[str, ...]) -> int:
         started = self.clock()
-        log.info("run %d: %s", self.runs + 1, " ".join(self.config.command))
-        self._child = subprocess.Popen(
-            self.config.command, cwd=self.config.cwd, start_new_session=True
-        )
+        log.info("run %d: %s", self.runs + 1, " ".join(command))
+        self._child = subprocess.Popen(command, cwd=self.config.cwd, start_new_session=True)
         if self._stop.is_set():  # a signal came between the check and the start
             self._child.send_signal(self._signal)
         try:
             returncode = self._child.wait()
         finally:
             self._child = None
-        self.runs += 1
         status = exit_status(returncode)
         elapsed = self.clock() - started
         if status == 0:
-            log.info("run %d succeeded in %.1f s", self.runs, elapsed)
+            log.info("run %d: %s succeeded in %.1f s", self.runs + 1, command[0], elapsed)
         else:
-            log.error("run %d failed with exit code %d after %.1f s", self.runs, status, elapsed)
+            log.error(
+                "run %d: %s failed with exit code %d after %.1f s",
+                self.runs + 1,
+                command[0],
+                status,
+                elapsed,
+            )
         return status
 
     def run(self, *, once: bool = False) -> int:
@@ -209,11 +221,15 @@ def run_schedule(
     once: bool = False,
     cwd: Path | None = None,
     lock_path: Path | None = None,
+    then: Sequence[Sequence[str]] = (),
     clock: Callable[[], float] = time.monotonic,
     handle_signals: bool = True,
 ) -> int:
     """Run `command` every `every` seconds without overlap; see Scheduler.run for the result."""
-    scheduler = Scheduler(ScheduleConfig(tuple(command), every, cwd, lock_path), clock=clock)
+    config = ScheduleConfig(
+        tuple(command), every, cwd, lock_path, then=tuple(tuple(c) for c in then)
+    )
+    scheduler = Scheduler(config, clock=clock)
     if handle_signals:
         scheduler.install_signal_handlers()
     return scheduler.run(once=once)
