@@ -10,7 +10,7 @@ DBT_FLAGS := --profiles-dir . --project-dir .
 DEMO_EVENTS ?= 1000000
 DEMO_DAYS ?= 14
 
-.PHONY: install demo test lint format bench bench-dbt bench-erasure docs clean
+.PHONY: install demo test lint format bench bench-dbt bench-erasure bench-streaming docs clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -41,20 +41,35 @@ demo: export EVENTLAKE_TOPIC := events
 demo: export EVENTLAKE_DLQ_TOPIC := events-dlq
 demo: export EVENTLAKE_LAKE_DIR := lake
 demo: export EVENTLAKE_WAREHOUSE := warehouse.duckdb
+demo: export EVENTLAKE_ONLINE_BACKEND := sqlite
+demo: export EVENTLAKE_ONLINE_PATH := online.sqlite
+demo: export EVENTLAKE_FRAUD_PATH := fraud.sqlite
 demo: install
-	rm -rf lake warehouse.duckdb
+	rm -rf lake warehouse.duckdb online.sqlite* fraud.sqlite*
 	$(BIN)/eventlake broker start
 	$(BIN)/eventlake generate --events $(DEMO_EVENTS) --days $(DEMO_DAYS)
+	$(BIN)/python scripts/demo_fraud_burst.py
+	@echo "--- the lake loader and the two streaming consumers read the same topic"
 	$(BIN)/eventlake load --once
+	$(BIN)/eventlake stream online --once
+	$(BIN)/eventlake stream fraud --once
 	$(DBT) build $(DBT_FLAGS)
+	$(BIN)/eventlake features materialize
 	$(BIN)/eventlake summary
-	@echo "--- erasure: the most active user of the last day asks to be forgotten"
-	$(BIN)/eventlake erase --request-id demo-erasure-1 --user-id $$($(BIN)/python -c \
+	@echo "--- fraud store: the newest flags"
+	$(BIN)/eventlake fraud flags --limit 5
+	@echo "--- online store, then erasure: the most active user of the last day"
+	user=$$($(BIN)/python -c \
 		"import duckdb; print(duckdb.connect('warehouse.duckdb', read_only=True).execute( \
 		'select user_id from user_features order by events_1d desc, user_id limit 1' \
-		).fetchall()[0][0])")
-	$(BIN)/eventlake erasure process
-	$(BIN)/eventlake erasure status
+		).fetchall()[0][0])"); \
+	$(BIN)/eventlake features get --user-id $$user && \
+	$(BIN)/eventlake erase --request-id demo-erasure-1 --user-id $$user && \
+	$(BIN)/eventlake stream online --once && \
+	$(BIN)/eventlake stream fraud --once && \
+	$(BIN)/eventlake erasure process && \
+	$(BIN)/eventlake erasure status && \
+	! $(BIN)/eventlake features get --user-id $$user
 	$(BIN)/eventlake broker stop
 
 bench: install
@@ -66,9 +81,12 @@ bench-dbt: install
 bench-erasure: install
 	$(BIN)/python scripts/bench_erasure.py --passes 100
 
+bench-streaming: install
+	$(BIN)/python scripts/bench_streaming.py
+
 docs: install
 	$(DBT) docs generate $(DBT_FLAGS)
 	$(DBT) docs serve $(DBT_FLAGS) --host 127.0.0.1 --port 8080
 
 clean:
-	rm -rf lake warehouse.duckdb target logs .eventlake .pytest_cache
+	rm -rf lake warehouse.duckdb online.sqlite* fraud.sqlite* target logs .eventlake .pytest_cache
