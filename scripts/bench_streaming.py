@@ -165,12 +165,14 @@ def freshness(bootstrap: str, work: Path, case: Case, rate: int, seconds: float)
     """Produce at `rate` for `seconds`; the produce->visible latency of the probes."""
     settings = _settings(bootstrap, work)
     env = _env(settings, case.env)
-    consumer = subprocess.Popen(
-        [sys.executable, "-m", "eventlake.cli", "stream", case.store],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    # The child keeps its own descriptor of the log once started.
+    with open(work / f"{case.name.replace('/', '-')}-{rate}.log", "w") as log:
+        consumer = subprocess.Popen(
+            [sys.executable, "-m", "eventlake.cli", "stream", case.store],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+        )
     producer = Producer(producer_config(bootstrap, **{"linger.ms": 5}))
     reader = Case.open(dataclasses.replace(case, env=env))
     pending: dict[str, float] = {}
@@ -193,7 +195,9 @@ def freshness(bootstrap: str, work: Path, case: Case, rate: int, seconds: float)
 
     try:
         # Warm up: the consumer has joined its group once a first probe is visible.
-        kafka.produce(producer, settings.topic, _event("warmup", 0, datetime.now(UTC)), key=b"w")
+        kafka.produce(
+            producer, settings.topic, _event("warmup", 0, datetime.now(UTC)), key=b"warmup"
+        )
         producer.flush(10)
         started = time.monotonic()
         while not case.visible(reader, "warmup"):
