@@ -266,7 +266,7 @@ def test_erasure_reaches_both_stores_is_confirmed_and_survives_replays(
     late.close()
 
 
-def test_poison_messages_go_to_the_dlq_and_the_rest_is_folded(stream_settings, online_config):
+def test_poison_messages_go_to_the_dlq_and_retries_are_folded_once(stream_settings, online_config):
     poison = [
         (b"user-1", b"not json"),
         (b"user-2", None),
@@ -275,10 +275,12 @@ def test_poison_messages_go_to_the_dlq_and_the_rest_is_folded(stream_settings, o
         (b"user-5", orjson.dumps({"event_id": "e", "user_id": "x; drop", "event_type": "view"})),
     ]
     valid = [recent(n, f"user-{10 + n % 3}") for n in range(30)]
-    produce(stream_settings, valid[:15] + poison + valid[15:])
+    retried = valid[3:5]  # producer retries: the same bytes again, a little later
+    produce(stream_settings, valid[:15] + poison + valid[15:] + retried)
     store = open_online_store(online_config)
     progress = drain(stream_settings, store, online_config.group_id)
     assert progress.rejected == len(poison) and progress.events == len(valid)
+    assert progress.duplicates == len(retried)
     assert sum(total_24h(store.get(f"user-{10 + n}")) for n in range(3)) == len(valid)
     store.close()
 

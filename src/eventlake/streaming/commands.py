@@ -45,7 +45,8 @@ def stream(store: str, once: bool) -> None:
         target.close()
     click.echo(
         f"{store}: folded {progress.events} events, {progress.rejected} rejected to the DLQ, "
-        f"{progress.suppressed} suppressed, {progress.erasures} erasure requests"
+        f"{progress.duplicates} duplicates dropped, {progress.suppressed} suppressed, "
+        f"{progress.erasures} erasure requests"
     )
 
 

@@ -45,6 +45,7 @@ from eventlake.erasure.topics import publish_confirmation
 from eventlake.exceptions import BrokerError, ErasureError
 from eventlake.kafka import consumer_config, produce, producer_config
 from eventlake.streaming import events as stream_events
+from eventlake.streaming.dedup import RecentIds
 from eventlake.streaming.store import StreamStore
 
 log = logging.getLogger(__name__)
@@ -60,6 +61,7 @@ class StreamProgress:
     events: int = 0
     rejected: int = 0
     suppressed: int = 0
+    duplicates: int = 0
     erasures: int = 0
     batches: int = 0
     busy_seconds: float = 0.0
@@ -89,6 +91,7 @@ class StreamConsumer:
         self.stage = f"{store.name}.decode"
         self.progress = StreamProgress()
         self.decoder = Decoder(self.config.max_message_bytes)
+        self.recent_ids = RecentIds()
         self.suppressor = Suppressor(Path(settings.lake_dir), settings.subject_hash_key)
         self.suppressor.also_suppress(store.suppressed())
         self._suppression_read = time.monotonic()
@@ -141,11 +144,13 @@ class StreamConsumer:
     def _report(self) -> None:
         p = self.progress
         log.info(
-            "%s: %d messages, %d events folded, %d rejected, %d suppressed, %d erasures",
+            "%s: %d messages, %d events folded, %d rejected, %d duplicates, %d suppressed, "
+            "%d erasures",
             self.store.name,
             p.messages,
             p.events,
             p.rejected,
+            p.duplicates,
             p.suppressed,
             p.erasures,
         )
@@ -181,8 +186,10 @@ class StreamConsumer:
                 self._at_end.discard(key)
             elif error.code() == KafkaError._PARTITION_EOF:
                 self._at_end.add(key)
-            else:
+            elif error.fatal():
                 raise BrokerError(f"{self.store.name} consumer: {error}")
+            else:  # transient (a broker restarting): the client retries by itself
+                log.error("%s consumer: %s", self.store.name, error)
         self.progress.batches += 1
         # Erasures first: events of a subject erased in this very batch are then suppressed.
         if records[self.settings.erasure_topic]:
@@ -212,9 +219,13 @@ class StreamConsumer:
             Reject.from_message(records[position], reason, now, self.stage)
             for position, reason in decoded.rejects.items()
         ]
+        table = None
+        if decoded.table is not None:
+            first = self.recent_ids.first_seen(decoded.table["event_id"])
+            self.progress.duplicates += len(first) - int(first.sum())
+            table = stream_events.project(decoded.table.filter(first))
         self._refresh_suppression()
         with self.suppressor.guard():
-            table = stream_events.project(decoded.table) if decoded.table is not None else None
             if table is not None:
                 table, dropped = self.suppressor.filter(table)
                 self.progress.suppressed += dropped
