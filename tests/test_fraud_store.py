@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+import random
 import sqlite3
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -13,6 +15,7 @@ import pytest
 from eventlake.streaming.config import FraudConfig
 from eventlake.streaming.events import SCHEMA
 from eventlake.streaming.fraud import RULES, FraudStore
+from eventlake.streaming.fraud.store import WINDOWS
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 TOPIC = "events"
@@ -309,3 +312,104 @@ def test_flags_since_and_limit(store: FraudStore) -> None:
     since = T0 + timedelta(minutes=16)
     assert [f["user_id"] for f in store.flags(since=since)] == ["u2", "u1"]
     assert [f["user_id"] for f in store.flags(since=since.replace(tzinfo=None))] == ["u2", "u1"]
+
+
+def test_envelope_above_threshold_without_a_window_above_it(store: FraudStore) -> None:
+    # 7 purchases, 3 minutes apart, in one batch: the batch's span holds more than 5, but no
+    # 10-minute window does, so the windows walked one by one raise nothing.
+    rows = [event("u", 3 * m, "purchase") for m in range(7)]
+    store.apply(batch(rows), {(TOPIC, 0): 7})
+    assert store.flags() == []
+    assert windows(store, "u")["1h"]["purchases"] == 7
+
+
+def test_distinct_rule_fires_on_an_earlier_window_of_the_batch(store: FraudStore) -> None:
+    rows = [event("u", m, country=c) for m, c in ((0, "DE"), (20, "FR"), (40, "PL"), (130, "DE"))]
+    store.apply(batch(rows), {(TOPIC, 0): 4})
+    assert [(f["rule"], f["value"], f["window_end"]) for f in store.flags()] == [
+        ("countries_1h", 3, (T0 + timedelta(minutes=41)).isoformat())
+    ]
+    assert windows(store, "u")["1h"]["countries"] == 1
+
+
+def brute_force(rows: list[dict], config: FraudConfig) -> tuple[dict, list[tuple]]:
+    """The windows at each user's latest minute and the flags, computed from the events alone."""
+    by_user: dict[str, list[dict]] = {}
+    for row in rows:
+        by_user.setdefault(row["user_id"], []).append(row)
+    velocity, flags = {}, []
+    for user, own in by_user.items():
+
+        def measures(end: datetime, seconds: int, own: list[dict] = own) -> dict:
+            inside = [r for r in own if end - timedelta(seconds=seconds) <= r["event_time"] < end]
+            bought = [r for r in inside if r["event_type"] == "purchase"]
+            currencies = {r["currency"] for r in bought if r["currency"] is not None}
+            value = round(sum(r["price"] for r in bought), 2) if len(currencies) == 1 else None
+            return {
+                "events": len(inside),
+                "purchases": len(bought),
+                "purchase_value": 0 if not currencies else value,
+                "purchase_currency_code": next(iter(currencies)) if len(currencies) == 1 else None,
+                **{
+                    measure: len({r[column] for r in inside if r[column] is not None})
+                    for measure, column in (
+                        ("sessions", "session_id"),
+                        ("devices", "device"),
+                        ("countries", "country"),
+                    )
+                },
+            }
+
+        minutes = sorted({r["event_time"].replace(second=0, microsecond=0) for r in own})
+        end = minutes[-1] + timedelta(minutes=1)
+        velocity[user] = {name: measures(end, seconds) for name, seconds in WINDOWS}
+        for rule in RULES:
+            threshold, last = getattr(config, rule.threshold), None
+            for minute in minutes:
+                end = minute + timedelta(minutes=1)
+                start = end - timedelta(seconds=dict(WINDOWS)[rule.window_name])
+                value = measures(end, dict(WINDOWS)[rule.window_name])[rule.measure]
+                if value > threshold and (last is None or last <= start):
+                    flags.append((user, rule.name, start.isoformat(), end.isoformat(), value))
+                    last = end
+    return velocity, sorted(flags)
+
+
+def test_random_stream_matches_a_brute_force_model(tmp_path: Path) -> None:
+    """Every measure of every window and every flag, for a random stream in event-time order
+    cut into uneven batches (late buckets pruned on the way), against a direct computation."""
+    config = FraudConfig(
+        sqlite_path=tmp_path / "f.sqlite",
+        max_purchases_10m=3,
+        max_countries_1h=2,
+        max_devices_1h=2,
+        max_events_1m=1,
+    )
+    rng = random.Random(7)
+    rows = [
+        event(
+            f"u{rng.randrange(25)}",
+            rng.uniform(0, 150),
+            rng.choice(("view", "view", "cart", "purchase")),
+            session_id=rng.choice(("a", "b", "c", None)),
+            device=rng.choice(("mobile", "desktop", "tablet")),
+            country=rng.choice(("DE", "DE", "DE", "FR", "PL", None)),
+            price=rng.randrange(1, 400) / 4,
+            currency=rng.choice(("EUR", "EUR", "EUR", "USD", None)),
+        )
+        for _ in range(1500)
+    ]
+    rows.sort(key=lambda row: row["event_time"])
+    store = FraudStore(config)
+    cuts = [0, 1, 7, 200, 201, 650, 1100, 1500]
+    for start, end in itertools.pairwise(cuts):
+        store.apply(batch(rows[start:end]), {(TOPIC, 0): end})
+    velocity, flags = brute_force(rows, config)
+    assert flags and len({f[1] for f in flags}) == len(RULES)  # every rule fires at least once
+    assert sorted(key[:5] for key in flag_keys(store)) == flags
+    measures = list(next(iter(velocity.values()))["1m"])
+    for user, expected in velocity.items():
+        assert {
+            row["window_name"]: {m: row[m] for m in measures} for row in store.velocity(user)
+        } == expected
+    store.close()

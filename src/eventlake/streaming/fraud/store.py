@@ -5,7 +5,7 @@ API (flags(), velocity()) returns them as ISO-8601 strings.
 
     fraud_minutes           user_id, minute -> events, purchases             (minute buckets)
     fraud_minute_purchases  user_id, minute, currency ("" = none) -> value   (purchase value)
-    fraud_minute_seen       user_id, minute, kind, value                     (distinct sessions,
+    fraud_minute_seen       user_id, kind, value, minute                     (distinct sessions,
                                                                               devices, countries)
     fraud_velocity          user_id, window_name -> the window's measures at the user's latest
                             event minute
@@ -32,6 +32,18 @@ apply() folds a batch, then, for the users it touched only and in the same trans
 Late events are folded into their minutes and re-evaluate the windows from there, over what is
 left of the older buckets: a window reaching behind the pruning horizon of an earlier batch is
 undercounted, so flags are replay-stable for streams that are in event-time order per user.
+
+How it stays fast (each touched user's buckets are read once per table, set-based):
+- one grouped scan per bucket table measures all windows of every touched user at once
+  (aggregates with FILTER clauses), plus each rule's envelope: its measure over the buckets from
+  the window at the batch's first minute to the latest one, which bounds every window the walk
+  would evaluate (rule measures only grow when a window covers more buckets);
+- distinct counts come from each value's last minute (fraud_minute_seen is keyed by user, kind,
+  value, minute, so that grouping streams in key order): a value is in a window ending with the
+  latest minute when its last minute is in it;
+- only users whose envelope exceeds a threshold (and who could still get a flag) have their
+  windows at every minute measured one by one; everybody else is done with the wide scans;
+- buckets are pruned only for users who have some behind the horizon.
 """
 
 from __future__ import annotations
@@ -48,13 +60,18 @@ import pyarrow as pa
 
 from eventlake.streaming.config import FraudConfig
 from eventlake.streaming.fraud.velocity import delta
+from eventlake.streaming.sqlite import connect_wal
 from eventlake.streaming.store import Offsets
 
 WINDOWS = (("1m", 60), ("10m", 600), ("1h", 3600))
 """(window_name, window_seconds) of every velocity window."""
 PRUNE_AFTER = 3600 + 60
 """Buckets this many seconds older than the user's latest minute are deleted."""
-RULE_MEASURES = ("events", "purchases", "sessions", "devices", "countries")
+COUNTED = ("events", "purchases")
+"""Measures summed from fraud_minutes."""
+DISTINCT = {"sessions": "session", "devices": "device", "countries": "country"}
+"""Measures counted as distinct values of fraud_minute_seen: measure -> kind."""
+RULE_MEASURES = (*COUNTED, *DISTINCT)
 """The measures a rule may test: counts, which never shrink when a window covers more buckets
 (purchase_value does not qualify)."""
 
@@ -75,9 +92,13 @@ RULES = (
 )
 """A flag is raised when the rule's measure over its window is above the threshold."""
 
-for _rule in RULES:  # measure names are put into SQL: only known columns may appear
-    if _rule.measure not in RULE_MEASURES or _rule.window_name not in dict(WINDOWS):
-        raise ValueError(f"rule {_rule.name}: unknown measure or window")
+for _rule in RULES:  # names are put into SQL: only known measures, windows and rules may appear
+    if (
+        _rule.measure not in RULE_MEASURES
+        or _rule.window_name not in dict(WINDOWS)
+        or not _rule.name.isidentifier()
+    ):
+        raise ValueError(f"rule {_rule.name}: unknown measure or window, or not an identifier")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS fraud_minutes (
@@ -96,10 +117,10 @@ CREATE TABLE IF NOT EXISTS fraud_minute_purchases (
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS fraud_minute_seen (
     user_id TEXT NOT NULL,
-    minute INTEGER NOT NULL,
     kind TEXT NOT NULL,
     value TEXT NOT NULL,
-    PRIMARY KEY (user_id, minute, kind, value)
+    minute INTEGER NOT NULL,
+    PRIMARY KEY (user_id, kind, value, minute)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS fraud_velocity (
     user_id TEXT NOT NULL,
@@ -140,129 +161,163 @@ CREATE TABLE IF NOT EXISTS suppressed (
 ) WITHOUT ROWID;
 """
 
-# Scratch tables of one apply(), private to the connection. A frame is one window of one user,
-# the buckets window_start <= minute < window_end, measured together with its envelope, the
-# buckets envelope_start <= minute < window_end (envelope_* columns: the rule measures over it).
-_TEMP = """
-CREATE TEMP TABLE IF NOT EXISTS windows (window_name TEXT PRIMARY KEY, window_seconds INTEGER);
-CREATE TEMP TABLE IF NOT EXISTS touched (
-    user_id TEXT PRIMARY KEY, first_minute INTEGER, latest INTEGER
-) WITHOUT ROWID;
-CREATE TEMP TABLE IF NOT EXISTS suspects (
-    user_id TEXT, window_name TEXT, PRIMARY KEY (user_id, window_name)
-) WITHOUT ROWID;
-CREATE TEMP TABLE IF NOT EXISTS frames (
-    user_id TEXT, window_name TEXT, window_seconds INTEGER, window_start INTEGER,
-    window_end INTEGER, envelope_start INTEGER,
-    PRIMARY KEY (user_id, window_name, window_end)
-) WITHOUT ROWID;
-CREATE TEMP TABLE IF NOT EXISTS measured (
-    user_id TEXT, window_name TEXT, window_seconds INTEGER, window_start INTEGER,
-    window_end INTEGER, events INTEGER, purchases INTEGER, purchase_value REAL,
-    purchase_currency_code TEXT, sessions INTEGER, devices INTEGER, countries INTEGER,
-    envelope_events INTEGER, envelope_purchases INTEGER, envelope_sessions INTEGER,
-    envelope_devices INTEGER, envelope_countries INTEGER,
-    PRIMARY KEY (user_id, window_name, window_end)
-) WITHOUT ROWID;
-"""
-_SCRATCH = ("touched", "suspects", "frames", "measured")
 
-# Per touched user and window: the window at the latest minute; its envelope starts with the
-# window at the first minute the batch touched, so it covers every window ending in between.
-_LATEST_FRAMES = """
-INSERT INTO temp.frames
-SELECT t.user_id, w.window_name, w.window_seconds, t.latest + 60 - w.window_seconds,
-       t.latest + 60, t.first_minute + 60 - w.window_seconds
-FROM temp.touched AS t CROSS JOIN temp.windows AS w
-"""
+def _start(window_seconds: int, minute: str) -> str:
+    """SQL: the first minute of the window of that length ending with the `minute` expression."""
+    return f"{minute} + {60 - window_seconds}"
 
-# The window ending at every minute of a suspect from the first minute the batch touched on.
-_SUSPECT_FRAMES = """
-INSERT INTO temp.frames
-SELECT m.user_id, w.window_name, w.window_seconds, m.minute + 60 - w.window_seconds,
-       m.minute + 60, m.minute + 60 - w.window_seconds
-FROM temp.suspects AS s
-JOIN temp.touched AS t ON t.user_id = s.user_id
-JOIN temp.windows AS w ON w.window_name = s.window_name
-JOIN fraud_minutes AS m ON m.user_id = s.user_id AND m.minute >= t.first_minute
-"""
 
-# Every measure of every frame, one primary-key range scan of each bucket table per frame.
-_MEASURE = """
-INSERT INTO temp.measured
-WITH counts AS (
-    SELECT f.user_id, f.window_name, f.window_end,
-           sum(CASE WHEN b.minute >= f.window_start THEN b.events ELSE 0 END) AS events,
-           sum(CASE WHEN b.minute >= f.window_start THEN b.purchases ELSE 0 END) AS purchases,
-           sum(b.events) AS envelope_events, sum(b.purchases) AS envelope_purchases
-    FROM temp.frames AS f
-    JOIN fraud_minutes AS b
-      ON b.user_id = f.user_id AND b.minute >= f.envelope_start AND b.minute < f.window_end
-    GROUP BY f.user_id, f.window_name, f.window_end
-),
-seen AS (
-    SELECT f.user_id, f.window_name, f.window_end,
-           count(DISTINCT CASE WHEN s.kind = 'session' AND s.minute >= f.window_start
-                 THEN s.value END) AS sessions,
-           count(DISTINCT CASE WHEN s.kind = 'device' AND s.minute >= f.window_start
-                 THEN s.value END) AS devices,
-           count(DISTINCT CASE WHEN s.kind = 'country' AND s.minute >= f.window_start
-                 THEN s.value END) AS countries,
-           count(DISTINCT CASE WHEN s.kind = 'session' THEN s.value END) AS envelope_sessions,
-           count(DISTINCT CASE WHEN s.kind = 'device' THEN s.value END) AS envelope_devices,
-           count(DISTINCT CASE WHEN s.kind = 'country' THEN s.value END) AS envelope_countries
-    FROM temp.frames AS f
-    JOIN fraud_minute_seen AS s
-      ON s.user_id = f.user_id AND s.minute >= f.envelope_start AND s.minute < f.window_end
-    GROUP BY f.user_id, f.window_name, f.window_end
-),
-money AS (
-    SELECT f.user_id, f.window_name, f.window_end,
-           count(DISTINCT nullif(p.currency, '')) AS currencies,
-           min(nullif(p.currency, '')) AS currency,
-           sum(p.value) AS amount
-    FROM temp.frames AS f
-    JOIN fraud_minute_purchases AS p
-      ON p.user_id = f.user_id AND p.minute >= f.window_start AND p.minute < f.window_end
-    GROUP BY f.user_id, f.window_name, f.window_end
+def _seconds(rule: Rule) -> int:
+    return dict(WINDOWS)[rule.window_name]
+
+
+# Scratch tables of one apply(), private to the connection, one row per touched user (t).
+# Their columns: (name, aggregate over the user's rows of the source table).
+_COUNTS = [
+    ("first_minute", "t.first_minute"),
+    ("latest", "t.latest"),
+    ("oldest", "min(b.minute)"),
+    *(
+        (f"{measure}_{name}", f"sum(b.{measure}) FILTER (WHERE b.minute >= {since})")
+        for name, seconds in WINDOWS
+        for since in [_start(seconds, "t.latest")]
+        for measure in COUNTED
+    ),
+    *(
+        (f"envelope_{rule.name}", f"sum(b.{rule.measure}) FILTER (WHERE b.minute >= {since})")
+        for rule in RULES
+        if rule.measure in COUNTED
+        for since in [_start(_seconds(rule), "t.first_minute")]
+    ),
+]
+"""Over b = the user's fraud_minutes. Every window holds the latest bucket and every envelope
+the first one, so no sum is over nothing."""
+_DISTINCT = [
+    *(
+        (f"{measure}_{name}", f"count(*) FILTER (WHERE l.kind = '{kind}' AND l.last >= {since})")
+        for name, seconds in WINDOWS
+        for since in [_start(seconds, "t.latest")]
+        for measure, kind in DISTINCT.items()
+    ),
+    *(
+        (
+            f"envelope_{rule.name}",
+            f"count(*) FILTER (WHERE l.kind = '{DISTINCT[rule.measure]}' AND l.last >= {since})",
+        )
+        for rule in RULES
+        if rule.measure in DISTINCT
+        for since in [_start(_seconds(rule), "t.first_minute")]
+    ),
+]
+"""Over l = temp.last_seen, the user's values with the last minute each was seen in."""
+_MONEY = [
+    (f"{column}_{name}", f"{aggregate} FILTER (WHERE p.minute >= {_start(seconds, 't.latest')})")
+    for name, seconds in WINDOWS
+    for column, aggregate in (
+        ("currencies", "count(DISTINCT nullif(p.currency, ''))"),
+        ("currency", "min(nullif(p.currency, ''))"),
+        ("amount", "sum(p.value)"),
+    )
+]
+"""Over p = the user's fraud_minute_purchases (users without purchases have no row)."""
+_MEASURED = (
+    ("counts", "fraud_minutes AS b ON b.user_id = t.user_id", _COUNTS),
+    ("distinct_counts", "temp.last_seen AS l ON l.user_id = t.user_id", _DISTINCT),
+    ("money", "fraud_minute_purchases AS p ON p.user_id = t.user_id", _MONEY),
 )
-SELECT f.user_id, f.window_name, f.window_seconds, f.window_start, f.window_end,
-       c.events, c.purchases,
-       CASE coalesce(m.currencies, 0) WHEN 0 THEN 0 WHEN 1 THEN round(m.amount, 2) END,
-       CASE WHEN m.currencies = 1 THEN m.currency END,
-       coalesce(s.sessions, 0), coalesce(s.devices, 0), coalesce(s.countries, 0),
-       c.envelope_events, c.envelope_purchases, coalesce(s.envelope_sessions, 0),
-       coalesce(s.envelope_devices, 0), coalesce(s.envelope_countries, 0)
-FROM temp.frames AS f
-JOIN counts AS c USING (user_id, window_name, window_end)
-LEFT JOIN seen AS s USING (user_id, window_name, window_end)
-LEFT JOIN money AS m USING (user_id, window_name, window_end)
+"""(scratch table, what the touched users t are joined to, columns)."""
+
+_TEMP = "\n".join(
+    [
+        "CREATE TEMP TABLE IF NOT EXISTS touched ("
+        " user_id TEXT PRIMARY KEY, first_minute INTEGER, latest INTEGER) WITHOUT ROWID;",
+        "CREATE TEMP TABLE IF NOT EXISTS last_seen ("
+        " user_id TEXT, kind TEXT, value TEXT, last INTEGER,"
+        " PRIMARY KEY (user_id, kind, value)) WITHOUT ROWID;",
+        "CREATE TEMP TABLE IF NOT EXISTS suspects ("
+        " rule TEXT, user_id TEXT, last_end INTEGER, PRIMARY KEY (rule, user_id)) WITHOUT ROWID;",
+        *(
+            f"CREATE TEMP TABLE IF NOT EXISTS {table} (user_id TEXT PRIMARY KEY,"
+            f" {', '.join(name for name, _ in columns)}) WITHOUT ROWID;"
+            for table, _, columns in _MEASURED
+        ),
+    ]
+)
+_SCRATCH = ("touched", "last_seen", "suspects", *(table for table, _, _ in _MEASURED))
+
+# Grouping in key order streams: no sort, no temporary index.
+_LAST_SEEN = """
+INSERT INTO temp.last_seen
+SELECT user_id, kind, value, max(minute) FROM fraud_minute_seen
+WHERE user_id IN (SELECT user_id FROM temp.touched)
+GROUP BY user_id, kind, value
 """
 
-# Users whose envelope exceeds a rule's threshold and who could get a flag (or a flag's value
-# raised) in this batch: their last flag for the rule ends at or before the start of their
-# latest window, or inside the batch's minutes.
-_SUSPECTS = """
-INSERT OR IGNORE INTO temp.suspects
-SELECT m.user_id, m.window_name
-FROM temp.measured AS m
-JOIN temp.touched AS t ON t.user_id = m.user_id
-LEFT JOIN (
-    SELECT g.user_id, max(g.window_end) AS last_end
-    FROM fraud_flags AS g JOIN temp.touched AS t ON t.user_id = g.user_id
-    WHERE g.rule = ?1
-    GROUP BY g.user_id
-) AS f ON f.user_id = m.user_id
-WHERE m.window_name = ?2 AND m.envelope_{measure} > ?3
-  AND (f.last_end IS NULL OR f.last_end <= m.window_start OR f.last_end >= t.first_minute + 60)
-"""
+_MEASURE = [
+    f"INSERT INTO temp.{table}"
+    f" SELECT t.user_id, {', '.join(aggregate for _, aggregate in columns)}"
+    f" FROM temp.touched AS t CROSS JOIN {joined} GROUP BY t.user_id"
+    for table, joined, columns in _MEASURED
+]
+"""One grouped scan per bucket table; CROSS JOIN keeps touched the outer loop."""
 
-_VELOCITY = """
+_VELOCITY = [
+    f"""
 INSERT OR REPLACE INTO fraud_velocity
-SELECT user_id, window_name, window_seconds, window_start, window_end, events, purchases,
-       purchase_value, purchase_currency_code, sessions, devices, countries, ?
-FROM temp.measured
+SELECT c.user_id, '{name}', {seconds}, {_start(seconds, "c.latest")}, c.latest + 60,
+       {", ".join(f"c.{measure}_{name}" for measure in COUNTED)},
+       CASE coalesce(m.currencies_{name}, 0)
+            WHEN 0 THEN 0 WHEN 1 THEN round(m.amount_{name}, 2) END,
+       CASE WHEN m.currencies_{name} = 1 THEN m.currency_{name} END,
+       {", ".join(f"coalesce(d.{measure}_{name}, 0)" for measure in DISTINCT)}, ?
+FROM temp.counts AS c
+LEFT JOIN temp.distinct_counts AS d ON d.user_id = c.user_id
+LEFT JOIN temp.money AS m ON m.user_id = c.user_id
 """
+    for name, seconds in WINDOWS
+]
+"""The windows at the latest minute, one statement per window."""
+
+
+def _suspects_sql(rule: Rule) -> str:
+    """Users whose envelope exceeds the rule's threshold (?1) and who could get a flag (or a
+    flag's value raised) in this batch: their last flag for the rule (kept as last_end) ends at
+    or before the start of their latest window, or inside the batch's minutes."""
+    table = "counts" if rule.measure in COUNTED else "distinct_counts"
+    return f"""
+INSERT INTO temp.suspects
+SELECT '{rule.name}', user_id, last_end FROM (
+    SELECT c.user_id, c.first_minute, c.latest,
+           (SELECT max(g.window_end) FROM fraud_flags AS g
+            WHERE g.user_id = c.user_id AND g.rule = '{rule.name}') AS last_end
+    FROM temp.{table} AS e JOIN temp.counts AS c ON c.user_id = e.user_id
+    WHERE e.envelope_{rule.name} > ?1
+)
+WHERE last_end IS NULL OR last_end <= {_start(_seconds(rule), "latest")}
+   OR last_end >= first_minute + 60
+"""
+
+
+def _walk_sql(rule: Rule) -> str:
+    """The suspects' windows ending at every minute with a bucket from the batch's first minute
+    on, in event-time order per user: user_id, window_start, window_end, last_end, measure."""
+    since = _start(_seconds(rule), "b.minute")
+    if rule.measure in COUNTED:
+        measure = f"""(SELECT sum(x.{rule.measure}) FROM fraud_minutes AS x
+            WHERE x.user_id = s.user_id AND x.minute >= {since} AND x.minute <= b.minute)"""
+    else:
+        measure = f"""(SELECT count(DISTINCT x.value) FROM fraud_minute_seen AS x
+            WHERE x.user_id = s.user_id AND x.kind = '{DISTINCT[rule.measure]}'
+              AND x.minute >= {since} AND x.minute <= b.minute)"""
+    return f"""
+SELECT s.user_id, {since}, b.minute + 60, s.last_end, {measure}
+FROM temp.suspects AS s
+JOIN temp.counts AS c ON c.user_id = s.user_id
+JOIN fraud_minutes AS b ON b.user_id = s.user_id AND b.minute >= c.first_minute
+WHERE s.rule = '{rule.name}'
+ORDER BY s.user_id, b.minute
+"""
+
 
 _FLAG = """
 INSERT INTO fraud_flags (user_id, rule, window_start, window_end, value, threshold, flagged_at)
@@ -296,15 +351,8 @@ class FraudStore:
     def __init__(self, config: FraudConfig) -> None:
         self._config = config
         self._lock = threading.Lock()
-        self._conn = sqlite3.connect(
-            config.sqlite_path, isolation_level=None, check_same_thread=False, timeout=30
-        )
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=NORMAL")
-        self._conn.execute("PRAGMA temp_store=MEMORY")
-        self._conn.execute("PRAGMA cache_size=-65536")
+        self._conn = connect_wal(config.sqlite_path)
         self._conn.executescript(_SCHEMA + _TEMP)
-        self._conn.executemany("INSERT OR IGNORE INTO temp.windows VALUES (?, ?)", WINDOWS)
 
     # -- StreamStore -------------------------------------------------------------------------
 
@@ -392,60 +440,44 @@ class FraudStore:
             _rows(change.purchases.select(["user_id", "minute", "currency", "value"])),
         )
         conn.executemany(
-            "INSERT OR IGNORE INTO fraud_minute_seen VALUES (?, ?, ?, ?)",
-            _rows(change.seen.select(["user_id", "minute", "kind", "value"])),
+            # Named columns: a file made before the key order changed keeps its own order.
+            "INSERT OR IGNORE INTO fraud_minute_seen (user_id, kind, value, minute)"
+            " VALUES (?, ?, ?, ?)",
+            _rows(change.seen.select(["user_id", "kind", "value", "minute"])),
         )
         for table in _SCRATCH:
             conn.execute(f"DELETE FROM temp.{table}")
         conn.executemany(
-            "INSERT INTO temp.touched (user_id, first_minute) VALUES (?, ?)",
+            "INSERT INTO temp.touched VALUES"
+            " (?1, ?2, (SELECT max(minute) FROM fraud_minutes WHERE user_id = ?1))",
             _rows(change.users.select(["user_id", "first_minute"])),
         )
-        conn.execute(
-            "UPDATE temp.touched SET latest ="
-            " (SELECT max(minute) FROM fraud_minutes AS m WHERE m.user_id = touched.user_id)"
-        )
-        conn.execute(_LATEST_FRAMES)
-        conn.execute(_MEASURE)
-        conn.execute(_VELOCITY, (now,))
+        conn.execute(_LAST_SEEN)
+        for statement in _MEASURE:
+            conn.execute(statement)
+        for statement in _VELOCITY:
+            conn.execute(statement, (now,))
         self._raise_flags(now)
         horizons = conn.execute(
-            "SELECT user_id, latest - ? FROM temp.touched", (PRUNE_AFTER,)
+            "SELECT user_id, latest - ?1 FROM temp.counts WHERE oldest < latest - ?1",
+            (PRUNE_AFTER,),
         ).fetchall()
         for table in _BUCKET_TABLES:
             conn.executemany(f"DELETE FROM {table} WHERE user_id = ? AND minute < ?", horizons)
 
     def _raise_flags(self, now: int) -> None:
         """Flags of the touched users. A window inside a user's envelope can only exceed a
-        threshold if the envelope does (rule measures grow with the buckets they cover), so
-        the windows at every minute are measured for the users whose envelope does only."""
+        threshold if the envelope does, so only the users whose envelope does have the windows
+        at every minute measured, and walked in event-time order."""
         conn = self._conn
         for rule in RULES:
-            conn.execute(
-                _SUSPECTS.format(measure=rule.measure),
-                (rule.name, rule.window_name, self._threshold(rule)),
-            )
-        for table in ("frames", "measured"):
-            conn.execute(f"DELETE FROM temp.{table}")
-        conn.execute(_SUSPECT_FRAMES)
-        conn.execute(_MEASURE)
-        for rule in RULES:
             threshold = self._threshold(rule)
-            candidates = conn.execute(
-                f"SELECT user_id, window_start, window_end, {rule.measure} FROM temp.measured"
-                f" WHERE window_name = ? AND {rule.measure} > ? ORDER BY user_id, window_end",
-                (rule.window_name, threshold),
-            ).fetchall()
+            conn.execute(_suspects_sql(rule), (threshold,))
             last_end: dict[str, int | None] = {}
             raised = []
-            for user_id, start, end, value in candidates:
-                if user_id not in last_end:
-                    last_end[user_id] = conn.execute(
-                        "SELECT max(window_end) FROM fraud_flags WHERE user_id = ? AND rule = ?",
-                        (user_id, rule.name),
-                    ).fetchone()[0]
-                last = last_end[user_id]
-                if last is None or last <= start or last == end:
+            for user_id, start, end, last, value in conn.execute(_walk_sql(rule)):
+                last = last_end.setdefault(user_id, last)
+                if value > threshold and (last is None or last <= start or last == end):
                     raised.append((user_id, rule.name, start, end, value, threshold, now))
                     last_end[user_id] = end
             conn.executemany(_FLAG, raised)

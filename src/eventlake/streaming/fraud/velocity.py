@@ -4,7 +4,8 @@ Pure pyarrow, no store: the batch is grouped by user and event-time minute into
 - `minutes`: user_id, minute, events, purchases (counts to add to the bucket);
 - `purchases`: user_id, minute, currency, value (purchase value to add, by currency; a null
   currency is carried as "" and a null price adds nothing, as sum() ignores nulls);
-- `seen`: user_id, minute, kind, value, distinct (kind is "session", "device" or "country");
+- `seen`: user_id, kind, value, minute (kind is "session", "device" or "country"), one row per
+  distinct value of a user in a minute;
 - `users`: user_id, first_minute (the earliest minute the batch touches for the user).
 
 Minutes are epoch seconds (UTC) of the bucket start, a multiple of 60.
@@ -71,7 +72,7 @@ def delta(events: pa.Table) -> Delta:
         part = part.group_by(["user_id", "minute", "value"], use_threads=False).aggregate([])
         parts.append(part.append_column("kind", pa.repeat(pa.scalar(kind), part.num_rows)))
     seen = pa.concat_tables(parts).sort_by(
-        [(key, "ascending") for key in ("user_id", "minute", "kind", "value")]
+        [(key, "ascending") for key in ("user_id", "kind", "value", "minute")]
     )
     users = _grouped(minutes, ["user_id"], [("minute", "min")])
     users = users.rename_columns({"minute_min": "first_minute"})
