@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
+from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import click
 
 from eventlake.config import LoaderConfig, Settings
+
+
+@contextlib.contextmanager
+def _opened(name: str) -> Iterator:
+    """The store, closed when the command is done with it."""
+    target, _ = _open_store(name)
+    try:
+        yield target
+    finally:
+        target.close()
 
 
 def _open_store(name: str):
@@ -59,11 +71,8 @@ def features() -> None:
 @click.option("--user-id", required=True)
 def features_get(user_id: str) -> None:
     """Print one user's features as JSON (exit 1 when the store knows nothing of them)."""
-    target, _ = _open_store("online")
-    try:
+    with _opened("online") as target:
         found = target.get(user_id)
-    finally:
-        target.close()
     if found is None:
         click.echo(f"no features for {user_id!r}", err=True)
         sys.exit(1)
@@ -75,11 +84,8 @@ def features_materialize() -> None:
     """Load user_features from the warehouse as the store's batch features."""
     from eventlake.streaming.online.materialize import load_user_features
 
-    target, _ = _open_store("online")
-    try:
+    with _opened("online") as target:
         loaded = load_user_features(target, Settings.from_env().warehouse)
-    finally:
-        target.close()
     click.echo(f"loaded the batch features of {loaded} users")
 
 
@@ -98,11 +104,8 @@ def fraud() -> None:
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
 def fraud_flags(since: datetime | None, limit: int, as_json: bool) -> None:
     """List the raised flags, newest first."""
-    target, _ = _open_store("fraud")
-    try:
+    with _opened("fraud") as target:
         rows = target.flags(since=since.replace(tzinfo=UTC) if since else None, limit=limit)
-    finally:
-        target.close()
     if as_json:
         for row in rows:
             click.echo(json.dumps(row, default=str))
@@ -119,11 +122,8 @@ def fraud_flags(since: datetime | None, limit: int, as_json: bool) -> None:
 @click.option("--user-id", required=True)
 def fraud_velocity(user_id: str) -> None:
     """Print one user's velocity windows as JSON."""
-    target, _ = _open_store("fraud")
-    try:
+    with _opened("fraud") as target:
         rows = target.velocity(user_id)
-    finally:
-        target.close()
     click.echo(json.dumps(rows, indent=2, default=str))
 
 

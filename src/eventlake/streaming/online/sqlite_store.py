@@ -22,6 +22,7 @@ from eventlake.streaming.online.features import (
     epoch_seconds,
     feature_view,
 )
+from eventlake.streaming.sqlite import connect_wal
 from eventlake.streaming.store import Offsets
 
 PRUNE_EVERY = 60.0
@@ -78,15 +79,10 @@ class SqliteOnlineStore:
     def __init__(self, config: OnlineConfig) -> None:
         self.recent_items = config.recent_items
         try:
-            self._db = sqlite3.connect(
-                config.sqlite_path, isolation_level=None, check_same_thread=False, timeout=30
-            )
-            self._db.execute("pragma journal_mode=wal")
-            self._db.execute("pragma synchronous=normal")
-            # 64 MiB of page cache per connection; checkpoints every ~40 MB of WAL rather than
-            # 4 MB, so hot pages rewritten by consecutive batches reach the file once (a 15k
-            # event batch writes about 4 MB of pages: the default checkpointed on every commit).
-            self._db.execute("pragma cache_size=-65536")
+            self._db = connect_wal(config.sqlite_path)
+            # Checkpoints every ~40 MB of WAL rather than 4 MB, so hot pages rewritten by
+            # consecutive batches reach the file once (a 15k event batch writes about 4 MB of
+            # pages: the default checkpointed on every commit).
             self._db.execute("pragma wal_autocheckpoint=10000")
             for statement in SCHEMA:
                 self._db.execute(statement)
