@@ -57,6 +57,8 @@ have erased a subject whose events this process holds)."""
 
 @dataclass
 class StreamProgress:
+    """What a consumer did since it started (logged every progress_every seconds of work)."""
+
     messages: int = 0
     events: int = 0
     rejected: int = 0
@@ -123,6 +125,7 @@ class StreamConsumer:
         topics = [self.settings.topic, self.settings.erasure_topic]
         self._consumer.subscribe(topics, on_assign=self._on_assign, on_revoke=self._on_revoke)
         last_report = time.monotonic()
+        reported = 0
         try:
             while not self._stopped:
                 started = time.perf_counter()
@@ -133,7 +136,9 @@ class StreamConsumer:
                 if once and self._assigned and self._at_end >= self._assigned:
                     break
                 if time.monotonic() - last_report >= self.progress_every:
-                    self._report()
+                    if self.progress.batches != reported:  # quiet while idle
+                        self._report()
+                        reported = self.progress.batches
                     last_report = time.monotonic()
         finally:
             self._report()
