@@ -228,6 +228,39 @@ def test_expired_buckets_are_dropped(clock: Clock, tmp_path: Path) -> None:
         client.close()
 
 
+def test_redis_erase_finds_every_bucket_key_without_an_index(clock: Clock) -> None:
+    """Bucket keys are derived from the clock on erase: past, present and future-dated ones
+    all go, and nothing is written beyond the horizon erase() covers."""
+    batch = events(
+        ("u1", clock.ago(hours=20), "view", "p1", "f", 0),
+        ("u1", clock.ago(minutes=5), "cart", None, None, 1),
+        ("u1", clock.now + timedelta(hours=3), "cart", None, None, 2),  # a skewed producer
+        ("u1", clock.now + timedelta(hours=30), "cart", None, None, 3),  # beyond the horizon
+        ("u2", clock.ago(minutes=5), "cart", None, None, 4),
+    )
+    prefix = f"eventlake-test-{uuid.uuid4().hex}:"
+    store = open_online_store(OnlineConfig(backend="redis", redis_prefix=prefix))
+    client = redis.Redis.from_url(REDIS_URL, decode_responses=True)
+    try:
+        store.apply(batch, {})
+        written = set(client.scan_iter(match=f"{prefix}u:{{u1}}:*"))
+        beyond = int((clock.now + timedelta(hours=30)).timestamp()) // 60 * 60
+        assert f"{prefix}u:{{u1}}:minute:{beyond}" not in written
+        assert len([key for key in written if ":minute:" in key]) == 2  # 5 min ago, in 3 h
+
+        deleted = store.erase({"u1": subject_hash("u1", KEY)}, {}, clock.now)
+
+        assert deleted["u1"] == len(written)
+        assert not list(client.scan_iter(match=f"{prefix}u:{{u1}}:*"))
+        assert list(client.scan_iter(match=f"{prefix}u:{{u2}}:*"))
+    finally:
+        store.close()
+        keys = list(client.scan_iter(match=f"{prefix}*"))
+        if keys:
+            client.delete(*keys)
+        client.close()
+
+
 def test_sqlite_prune_trims_recent_views(
     clock: Clock, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

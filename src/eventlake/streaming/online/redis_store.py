@@ -4,8 +4,6 @@ small Lua scripts inside it (one call per concern, not one command per row).
 Keys, all under config.redis_prefix (P); a user's keys share the hash tag {user_id}:
     P u:{U}:minute:<epoch s>  hash event_type -> n, EXPIREAT bucket + 1 h + 1 min
     P u:{U}:hour:<epoch s>    hash event_type -> n, EXPIREAT bucket + 24 h + 1 h
-    P u:{U}:idx               zset of the user's bucket keys scored by their expiry (what
-                              erase() deletes without scanning); expires with its newest key
     P u:{U}:t                 hash event, purchase -> newest times (epoch us)
     P u:{U}:r                 zset of recent views, score event time (us), member
                               "<offset:020>:<partition:010>:<json [product_id, family]>"
@@ -40,24 +38,24 @@ from eventlake.streaming.online.features import (
 )
 from eventlake.streaming.store import Offsets
 
+FUTURE_HORIZON = 86_400
+"""Buckets starting later than this after the clock are not written: erase() derives a user's
+bucket keys from the window and this horizon instead of indexing them (an index cost every
+write three more commands). It equals the loader's default EVENTLAKE_MAX_FUTURE_SECONDS, so
+with the defaults no accepted event is left out."""
+
 LOAD_CHUNK = 2_000
 """Batch-feature rows written per script call, so a load never blocks readers for long."""
 
 ADD_COUNTS = """
-local now, previous, indexes = ARGV[1], nil, {}
-for i = 2, #ARGV, 5 do
-  local key, at, index = ARGV[i], ARGV[i + 1], ARGV[i + 2]
-  redis.call('HINCRBY', key, ARGV[i + 3], ARGV[i + 4])
+local previous = nil
+for i = 1, #ARGV, 4 do
+  local key = ARGV[i]
+  redis.call('HINCRBY', key, ARGV[i + 2], ARGV[i + 3])
   if key ~= previous then
-    redis.call('EXPIREAT', key, at)
-    redis.call('ZADD', index, at, key)
-    indexes[index], previous = true, key
+    redis.call('EXPIREAT', key, ARGV[i + 1])
+    previous = key
   end
-end
-for index in pairs(indexes) do
-  redis.call('ZREMRANGEBYSCORE', index, '-inf', now)
-  local newest = redis.call('ZRANGE', index, -1, -1, 'WITHSCORES')
-  if newest[2] then redis.call('EXPIREAT', index, newest[2]) end
 end
 """
 
@@ -84,11 +82,7 @@ end
 """
 
 ERASE_USER = """
-local deleted = 0
-for _, key in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
-  deleted = deleted + redis.call('DEL', key)
-end
-deleted = deleted + redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4])
+local deleted = redis.call('DEL', unpack(KEYS))
 redis.call('SREM', ARGV[1], ARGV[3])
 redis.call('SREM', ARGV[2], ARGV[3])
 return deleted
@@ -194,13 +188,18 @@ class RedisOnlineStore:
     def apply(self, events: pa.Table, offsets: Offsets) -> None:
         delta = aggregate(events, self.recent_items)
         now = int(time.time())
-        count_args: list = [now]
+        count_args: list = []
         for resolution in RESOLUTIONS:
             counts = delta.counts[resolution.name]
+            buckets = counts["bucket"].to_numpy()
+            # A bucket past its window would expire at once; one beyond the horizon could not
+            # be found by erase(): neither is written.
+            counts = counts.filter(
+                (resolution.expires_at(buckets) > now) & (buckets <= now + FUTURE_HORIZON)
+            )
             count_args += _interleave(
                 self._keys(counts["user_id"], f"{resolution.name}:", counts["bucket"]),
                 resolution.expires_at(counts["bucket"].to_numpy()),
-                self._keys(counts["user_id"], "idx"),
                 counts["event_type"],
                 counts["n"],
             )
@@ -223,7 +222,7 @@ class RedisOnlineStore:
         recent_args = _interleave(self._keys(recent["user_id"], "r"), recent["event_time"], members)
         with self._errors():
             pipe = self._redis.pipeline(transaction=True)
-            if len(count_args) > 1:
+            if count_args:
                 self._add_counts(args=count_args, client=pipe)
             if recent_args:
                 self._add_recent(args=[self.recent_items, *recent_args], client=pipe)
@@ -234,11 +233,16 @@ class RedisOnlineStore:
 
     def erase(self, subjects: Mapping[str, str], offsets: Offsets, now: datetime) -> dict[str, int]:
         erased_at = now.astimezone(UTC).isoformat()
+        wall = int(time.time())
+        earliest, latest = min(epoch_seconds(now), wall), max(epoch_seconds(now), wall)
         with self._errors():
             pipe = self._redis.pipeline(transaction=True)
             for user_id, subject_hash in subjects.items():
                 self._erase_user(
-                    keys=[self._key(user_id, what) for what in ("idx", "t", "r", "b")],
+                    keys=[
+                        *(self._key(user_id, what) for what in ("t", "r", "b")),
+                        *self._bucket_keys(user_id, earliest, latest),
+                    ],
                     args=[self._batch_users, self._batch_next, user_id],
                     client=pipe,
                 )
@@ -246,6 +250,15 @@ class RedisOnlineStore:
             self._write_offsets(pipe, offsets)
             results = pipe.execute()
         return {user_id: results[2 * i] for i, user_id in enumerate(subjects)}
+
+    def _bucket_keys(self, user_id: str, earliest: int, latest: int) -> Iterator[str]:
+        """Every bucket key of the user that can exist between those two moments: buckets
+        still inside their window, up to the horizon (apply() writes no other)."""
+        for resolution in RESOLUTIONS:
+            first = earliest - resolution.window - resolution.seconds
+            first -= first % resolution.seconds
+            for bucket in range(first, latest + FUTURE_HORIZON + 1, resolution.seconds):
+                yield self._key(user_id, f"{resolution.name}:{bucket}")
 
     def suppressed(self) -> frozenset[str]:
         with self._errors():
