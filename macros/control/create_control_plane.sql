@@ -8,6 +8,10 @@
     (subject_hash()); no table here holds a user id.
 -#}
 {% macro create_control_plane() -%}
+    {{ return(adapter.dispatch('create_control_plane')()) }}
+{%- endmacro %}
+
+{% macro default__create_control_plane() -%}
     create schema if not exists control;
     create table if not exists control.erasure_suppressions (
         subject_hash varchar primary key,
@@ -40,6 +44,39 @@
         primary key (model_name, upstream_name)
     );
     {{ create_erasure_status_views() }}
+{%- endmacro %}
+
+{#-
+    Spark runs one statement per call and its Parquet tables have no keys:
+    the statements run here one by one (at run time; the hook itself is then
+    a no-op query). model_watermarks is append-only there: readers take
+    max(consumed_through).
+-#}
+{% macro spark__create_control_plane() -%}
+    {%- set statements = [
+        'create schema if not exists control',
+        'create table if not exists control.erasure_suppressions ('
+            ~ ' subject_hash string, suppressed_at timestamp) using parquet',
+        'create table if not exists control.erasure_requests ('
+            ~ ' request_id string, subject_hash string,'
+            ~ ' requested_at timestamp, received_at timestamp,'
+            ~ ' due_at timestamp) using parquet',
+        'create table if not exists control.erasure_confirmations ('
+            ~ ' request_id string, store string, object string,'
+            ~ ' rows_deleted bigint, files_rewritten int, status string,'
+            ~ ' confirmed_at timestamp, detail string,'
+            ~ ' recorded_at timestamp, pass_id string) using parquet',
+        'create table if not exists control.model_watermarks ('
+            ~ ' model_name string, upstream_name string,'
+            ~ ' consumed_through timestamp, updated_at timestamp)'
+            ~ ' using parquet',
+    ] + spark__erasure_status_views() -%}
+    {%- if execute -%}
+        {%- for statement in statements -%}
+            {%- do run_query(statement) -%}
+        {%- endfor -%}
+    {%- endif -%}
+    select 1
 {%- endmacro %}
 
 

@@ -65,3 +65,39 @@
     from control.erasure_requests as requests
     left join steps on requests.request_id = steps.request_id
 {%- endmacro %}
+
+
+{#-
+    The same two views for Spark, as a list of statements (one per call):
+    no QUALIFY there, the latest word is filtered from a subquery.
+-#}
+{% macro spark__erasure_status_views() -%}
+    {%- set store_status -%}
+    create or replace view control.erasure_store_status as
+    select
+        request_id,
+        store,
+        object,
+        status,
+        rows_deleted,
+        files_rewritten,
+        confirmed_at,
+        detail,
+        recorded_at,
+        pass_id
+    from (
+        select
+            *,
+            row_number() over (
+                partition by request_id, store, object
+                order by recorded_at desc, confirmed_at desc nulls last
+            ) as recency_rank
+        from control.erasure_confirmations
+    ) as ranked
+    where recency_rank = 1
+    {%- endset -%}
+    {%- set status = create_erasure_status_views().split(
+        'create or replace view control.erasure_status as')[1] -%}
+    {{ return([store_status,
+        'create or replace view control.erasure_status as' ~ status]) }}
+{%- endmacro %}

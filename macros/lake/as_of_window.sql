@@ -46,7 +46,8 @@
             {{ return(empty) }}
         {%- endif -%}
         {%- set newest_date = run_query(
-            'select cast(max(' ~ partition_column ~ ') as varchar) from '
+            'select cast(max(' ~ partition_column ~ ') as ' ~ dbt.type_string()
+            ~ ') from '
             ~ state ~ ' where rows_written > 0'
         ).columns[0].values()[0] -%}
         {%- if newest_date is none -%}

@@ -23,7 +23,7 @@
         {{ return([]) }}
     {%- endif -%}
     {%- set query -%}
-        select cast(event_date as varchar)
+        select cast(event_date as {{ dbt.type_string() }})
         from {{ state }}
         {%- if is_incremental() %}
         where built_at > coalesce(
@@ -34,7 +34,7 @@
                     model_name = '{{ this.identifier }}'
                     and upstream_name = '{{ upstream_name }}'
             ),
-            cast('1970-01-01' as timestamp with time zone)
+            cast('1970-01-01' as {{ type_instant() }})
         )
         {%- endif %}
         order by 1

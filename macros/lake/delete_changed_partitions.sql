@@ -5,9 +5,25 @@
     (delete+insert alone deletes only the dates that still have rows).
 -#}
 {% macro delete_changed_partitions(upstream_name) -%}
+    {{ return(adapter.dispatch('delete_changed_partitions')(upstream_name)) }}
+{%- endmacro %}
+
+{% macro default__delete_changed_partitions(upstream_name) -%}
     {%- if is_incremental() -%}
         delete from {{ this }}
         where {{ partition_filter(
             'event_date', changed_partitions(upstream_name)) }}
+    {%- endif -%}
+{%- endmacro %}
+
+{#- Spark's Parquet tables have no DELETE: the dates' partitions are dropped. -#}
+{% macro spark__delete_changed_partitions(upstream_name) -%}
+    {%- set dates = changed_partitions(upstream_name) if is_incremental()
+        else [] -%}
+    {%- if dates -%}
+        alter table {{ this }} drop if exists
+        {%- for value in dates %}
+            partition (event_date = '{{ value }}'){{ "," if not loop.last }}
+        {%- endfor %}
     {%- endif -%}
 {%- endmacro %}

@@ -1,7 +1,8 @@
 {#-
     One row per file of a date-partitioned lake source: file_path and the
     event_date its folder names. Lists files without reading them on DuckDB;
-    elsewhere it falls back to the engine's input-file name of each row.
+    elsewhere it falls back to the engine's input-file name of each row (on
+    Spark the _source_file column lake_source adds).
 -#}
 {% macro lake_files(source_name, table_name) -%}
     {{ return(adapter.dispatch('lake_files')(source_name, table_name)) }}
@@ -26,4 +27,11 @@
             as date
         ) as event_date
     from glob({{ dbt.string_literal(files_glob) }}))
+{%- endmacro %}
+
+{% macro spark__lake_files(source_name, table_name) -%}
+    (select distinct
+        _source_file as file_path,
+        event_date
+    from {{ lake_source(source_name, table_name) }} as lake)
 {%- endmacro %}

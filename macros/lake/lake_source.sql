@@ -4,8 +4,11 @@
     DuckDB's read_parquet() fails when its glob matches nothing, so on DuckDB
     the source's `files_glob` meta is checked first; while it matches no file,
     an empty relation typed from the source's column `data_type`s stands in,
-    and the build goes on with no rows. Everywhere else (and in unit tests,
-    where source() returns the fixture) this is plain source().
+    and the build goes on with no rows. On Spark the source's folder is read
+    as a Hive-partitioned Parquet table (event_date from the folder names,
+    columns merged by name), with the file of each row as _source_file.
+    Everywhere else (and in unit tests, where source() returns the fixture)
+    this is plain source().
 -#}
 {% macro lake_source(source_name, table_name) -%}
     {{ return(adapter.dispatch('lake_source')(source_name, table_name)) }}
@@ -58,4 +61,18 @@
         where false)
     {%- endset -%}
     {{ return(empty_sql) }}
+{%- endmacro %}
+
+{% macro spark__lake_source(source_name, table_name) -%}
+    {%- set relation = source(source_name, table_name) -%}
+    {%- if not execute or (relation | string).startswith('__dbt__cte__') -%}
+        {{ return(relation) }}
+    {%- endif -%}
+    {%- set folder = lake_source_glob(source_name, table_name)
+        .split('/event_date=')[0] -%}
+    {%- set source_sql -%}
+        (select *, _metadata.file_path as _source_file
+        from parquet.`{{ folder }}`)
+    {%- endset -%}
+    {{ return(source_sql) }}
 {%- endmacro %}

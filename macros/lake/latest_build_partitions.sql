@@ -9,7 +9,7 @@
         {{ return([]) }}
     {%- endif -%}
     {%- set query -%}
-        select cast(event_date as varchar)
+        select cast(event_date as {{ dbt.type_string() }})
         from {{ state }}
         where built_at = (select max(built_at) from {{ state }})
         order by 1

@@ -3,8 +3,23 @@
     that it has consumed every partition written so far.
 -#}
 {% macro record_consumed_partitions(upstream_name) -%}
-    {%- set state = lake_partitions_state(upstream_name) -%}
+    {{ return(adapter.dispatch('record_consumed_partitions')(upstream_name)) }}
+{%- endmacro %}
+
+{% macro default__record_consumed_partitions(upstream_name) -%}
     insert or replace into control.model_watermarks
+    {{ consumed_partitions_watermark(upstream_name) }}
+{%- endmacro %}
+
+{#- Parquet tables on Spark have no upsert: a row per build is appended. -#}
+{% macro spark__record_consumed_partitions(upstream_name) -%}
+    insert into control.model_watermarks
+    {{ consumed_partitions_watermark(upstream_name) }}
+{%- endmacro %}
+
+{#- The watermark row: what the calling model has consumed of upstream_name. -#}
+{% macro consumed_partitions_watermark(upstream_name) -%}
+    {%- set state = lake_partitions_state(upstream_name) -%}
     select
         '{{ this.identifier }}' as model_name,
         '{{ upstream_name }}' as upstream_name,

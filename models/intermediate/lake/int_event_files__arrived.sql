@@ -25,7 +25,8 @@ files as (
 
 {#- What earlier builds recorded: nothing on the first (or a full) build. -#}
 {%- set recorded = this if is_incremental() else
-    "(select cast(null as varchar) as file_path, cast(null as date)"
+    "(select cast(null as " ~ dbt.type_string() ~ ") as file_path,"
+    ~ " cast(null as date)"
     ~ " as event_date, false as is_late where false)" %}
 
 known_files as (
@@ -67,7 +68,7 @@ arrived as (
         file_path,
         event_date,
         is_late,
-        cast('{{ invocation_id }}' as varchar) as invocation_id,
+        cast('{{ invocation_id }}' as {{ dbt.type_string() }}) as invocation_id,
         {{ dbt.current_timestamp() }} as arrived_at
     from new_files
 
