@@ -40,8 +40,12 @@ daily as (
         count(*) as events,
         count(distinct user_id) as distinct_users,
         count(distinct session_id) as distinct_sessions,
-        coalesce(
-            sum(case when event_type = 'purchase' then price end), 0
+        -- decimal(38, 2) on every engine (a DuckDB sum's type; Spark's is
+        -- narrower).
+        cast(
+            coalesce(
+                sum(case when event_type = 'purchase' then price end), 0
+            ) as decimal(38, 2)
         ) as revenue
     from events
     group by 1, 2, 3, 4, 5
