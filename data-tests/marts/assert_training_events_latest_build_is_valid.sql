@@ -9,7 +9,7 @@
 {%- set state = lake_partitions_state('training_events') -%}
 {%- if execute and load_relation(state) is not none -%}
     {%- set written = run_query(
-        'select cast(event_date as varchar) from ' ~ state
+        'select cast(event_date as ' ~ dbt.type_string() ~ ') from ' ~ state
         ~ ' where invocation_id in (select invocation_id from ' ~ state
         ~ ' order by built_at desc limit 1) order by 1'
     ).columns[0].values() | list -%}

@@ -35,6 +35,6 @@ select
 union all
 {% endfor %}
 select
-    cast(null as varchar) as node_id,
-    cast(null as varchar) as personal_column
+    cast(null as {{ dbt.type_string() }}) as node_id,
+    cast(null as {{ dbt.type_string() }}) as personal_column
 where false

@@ -15,7 +15,7 @@
 {%- set first_hot_date = none -%}
 {%- if execute and load_relation(ref('fct_events_recent')) is not none -%}
     {%- set first_hot_date = run_query(
-        'select cast(min(event_date) as varchar) from '
+        'select cast(min(event_date) as ' ~ dbt.type_string() ~ ') from '
         ~ ref('fct_events_recent')
     ).columns[0].values()[0] -%}
 {%- endif %}

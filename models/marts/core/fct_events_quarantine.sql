@@ -6,11 +6,14 @@
     `dbt build --full-refresh` merges them). The late files are read
     directly (not through staging, which spans the whole raw lake); an event
     already in fct_events (a raw file rewritten by compaction) or of an
-    erased subject is not quarantined.
+    erased subject is not quarantined. Spark's Parquet tables have no
+    DELETE: there the rows are appended (an event quarantined again by a
+    later build is not replaced).
 -#}
 {{ config(
     materialized='incremental',
-    incremental_strategy='delete+insert',
+    incremental_strategy=(
+        'append' if target.type == 'spark' else 'delete+insert'),
     unique_key='event_id',
     on_schema_change='append_new_columns',
     meta={'retention': {'date_column': 'event_date', 'keep': 'lake'}},
@@ -24,7 +27,8 @@
 {%- if execute
     and load_relation(ref('int_event_files__arrived')) is not none -%}
     {%- set late_files = run_query(
-        'select file_path, cast(event_date as varchar) from '
+        'select file_path, cast(event_date as ' ~ dbt.type_string()
+        ~ ') from '
         ~ ref('int_event_files__arrived') ~ ' where ' ~ late_files_filter
         ~ ' order by 1'
     ).rows -%}
@@ -41,14 +45,14 @@ late_events as (
         }}
     {%- else %}
         select
-            cast(null as varchar) as event_id,
-            cast(null as varchar) as user_id,
-            cast(null as varchar) as event_type,
-            cast(null as varchar) as country,
+            cast(null as {{ dbt.type_string() }}) as event_id,
+            cast(null as {{ dbt.type_string() }}) as user_id,
+            cast(null as {{ dbt.type_string() }}) as event_type,
+            cast(null as {{ dbt.type_string() }}) as country,
             cast(null as date) as event_date,
-            cast(null as timestamp with time zone) as event_time,
-            cast(null as timestamp with time zone) as _ingested_at,
-            cast(null as varchar) as source_file
+            cast(null as {{ type_instant() }}) as event_time,
+            cast(null as {{ type_instant() }}) as _ingested_at,
+            cast(null as {{ dbt.type_string() }}) as source_file
         where false
     {%- endif %}
 
