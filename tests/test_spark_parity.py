@@ -84,12 +84,12 @@ def differences(duck: Path, spark: Path, lake_duck: Path, lake_spark: Path) -> d
             f"'{lake}/curated/fct_events/*/*.parquet', hive_partitioning = true) group by 1"
         )
 
-    found["fct_events"] = con.sql(
+    found["fct_events"] = con.execute(
         f"({counts(lake_duck)} except {counts(lake_spark)})"
         f" union all ({counts(lake_spark)} except {counts(lake_duck)})"
     ).fetchall()
     for name, (partitioned, floats) in TABLES.items():
-        columns = [row[0] for row in con.sql(f"describe duck.main.{name}").fetchall()]
+        columns = [row[0] for row in con.execute(f"describe duck.main.{name}").fetchall()]
         select = ", ".join(
             f"round(cast({column} as double), 5)" if column in floats else column
             for column in columns
@@ -101,8 +101,8 @@ def differences(duck: Path, spark: Path, lake_duck: Path, lake_spark: Path) -> d
             f"select {select} from read_parquet({files},"
             f" hive_partitioning = {str(partitioned).lower()})"
         )
-        assert con.sql(f"select count(*) from ({on_duckdb})").fetchone()[0] > 0, name
-        found[name] = con.sql(
+        assert con.execute(f"select count(*) from ({on_duckdb})").fetchone()[0] > 0, name
+        found[name] = con.execute(
             f"({on_duckdb} except all {on_spark}) union all ({on_spark} except all {on_duckdb})"
         ).fetchall()
     return found
