@@ -4,13 +4,14 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | md5sum | cut -c1-12)
+SPARK_STAMP := $(VENV)/.installed-spark-$(shell cat pyproject.toml | md5sum | cut -c1-12)
 DBT := $(BIN)/dbt
 DBT_FLAGS := --profiles-dir . --project-dir .
 
 DEMO_EVENTS ?= 1000000
 DEMO_DAYS ?= 14
 
-.PHONY: install demo test lint format bench bench-dbt bench-erasure bench-streaming docs clean
+.PHONY: install demo test test-spark lint format bench bench-dbt bench-erasure bench-streaming docs clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,7 +32,15 @@ format: install
 	$(BIN)/ruff format src tests scripts
 
 test: lint
-	$(BIN)/python -m pytest --durations=10
+	$(BIN)/python -m pytest -m "not spark" --durations=10
+
+# The same dbt project on Spark (dbt-spark, local pyspark, Java 17): parity with DuckDB.
+$(SPARK_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev,spark]'
+	touch $(SPARK_STAMP)
+
+test-spark: $(SPARK_STAMP)
+	$(BIN)/python -m pytest -m spark --durations=5
 
 # The main job end to end on the embedded defaults (./lake, ./warehouse.duckdb, 127.0.0.1:9092).
 # The demo owns those defaults, whatever the environment says: it starts from an empty lake and

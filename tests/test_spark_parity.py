@@ -3,8 +3,9 @@
 fct_events row counts per date, rollups, user_features and the other marts, on a full build
 and after an incremental one (a new day and a replayed file of an older date).
 
-Needs pyspark, dbt-spark and Java: skipped where they are missing. Slow (Spark starts a JVM per
-dbt invocation): run it with `make test-spark`, not in the quick suite.
+Needs pyspark, dbt-spark (the `spark` extra) and Java. Slow (Spark starts a JVM per dbt
+invocation): `make test-spark` installs the extra and runs it; `make test` leaves it out
+(`-m "not spark"`); `.ci/run` runs both.
 """
 
 from __future__ import annotations
@@ -17,9 +18,6 @@ from pathlib import Path
 
 import duckdb
 import pytest
-
-pytest.importorskip("pyspark")
-pytest.importorskip("dbt.adapters.spark")
 
 pytestmark = [pytest.mark.slow, pytest.mark.spark]
 
