@@ -70,7 +70,7 @@
             ~ ' model_name string, upstream_name string,'
             ~ ' consumed_through timestamp, updated_at timestamp)'
             ~ ' using parquet',
-    ] + spark__erasure_status_views() -%}
+    ] + erasure_status_views() -%}
     {%- if execute -%}
         {%- for statement in statements -%}
             {%- do run_query(statement) -%}

@@ -8,6 +8,17 @@
       complete once every step is confirmed, overdue when past due and not.
 -#}
 {% macro create_erasure_status_views() -%}
+    {{ erasure_status_views() | join(';\n') }}
+{%- endmacro %}
+
+
+{#-
+    The two views' statements, in SQL both DuckDB and Spark run (no QUALIFY:
+    the latest word is filtered from a subquery). Spark runs one statement
+    per call, so they come as a list.
+-#}
+{% macro erasure_status_views() -%}
+    {%- set store_status -%}
     create or replace view control.erasure_store_status as
     select
         request_id,
@@ -20,12 +31,18 @@
         detail,
         recorded_at,
         pass_id
-    from control.erasure_confirmations
-    qualify row_number() over (
-        partition by request_id, store, object
-        order by recorded_at desc, confirmed_at desc nulls last
-    ) = 1;
-
+    from (
+        select
+            *,
+            row_number() over (
+                partition by request_id, store, object
+                order by recorded_at desc, confirmed_at desc nulls last
+            ) as recency_rank
+        from control.erasure_confirmations
+    ) as ranked
+    where recency_rank = 1
+    {%- endset -%}
+    {%- set status -%}
     create or replace view control.erasure_status as
     with steps as (
         select
@@ -64,40 +81,6 @@
         end as completed_at
     from control.erasure_requests as requests
     left join steps on requests.request_id = steps.request_id
-{%- endmacro %}
-
-
-{#-
-    The same two views for Spark, as a list of statements (one per call):
-    no QUALIFY there, the latest word is filtered from a subquery.
--#}
-{% macro spark__erasure_status_views() -%}
-    {%- set store_status -%}
-    create or replace view control.erasure_store_status as
-    select
-        request_id,
-        store,
-        object,
-        status,
-        rows_deleted,
-        files_rewritten,
-        confirmed_at,
-        detail,
-        recorded_at,
-        pass_id
-    from (
-        select
-            *,
-            row_number() over (
-                partition by request_id, store, object
-                order by recorded_at desc, confirmed_at desc nulls last
-            ) as recency_rank
-        from control.erasure_confirmations
-    ) as ranked
-    where recency_rank = 1
     {%- endset -%}
-    {%- set status = create_erasure_status_views().split(
-        'create or replace view control.erasure_status as')[1] -%}
-    {{ return([store_status,
-        'create or replace view control.erasure_status as' ~ status]) }}
+    {{ return([store_status, status]) }}
 {%- endmacro %}
