@@ -20,8 +20,14 @@
 {% macro spark__delete_changed_partitions(upstream_name) -%}
     {%- set dates = changed_partitions(upstream_name) if is_incremental()
         else [] -%}
+    {{- spark_drop_partitions(this, dates) -}}
+{%- endmacro %}
+
+
+{#- `alter table … drop` of some event_date partitions; nothing for no date. -#}
+{% macro spark_drop_partitions(relation, dates) -%}
     {%- if dates -%}
-        alter table {{ this }} drop if exists
+        alter table {{ relation }} drop if exists
         {%- for value in dates %}
             partition (event_date = '{{ value }}'){{ "," if not loop.last }}
         {%- endfor %}

@@ -20,12 +20,7 @@
             ~ ' where event_date < (' ~ hot_partitions_cutoff() ~ ')'
         ).columns[0].values() | list -%}
     {%- endif -%}
-    {%- if aged -%}
-        alter table {{ this }} drop if exists
-        {%- for value in aged %}
-            partition (event_date = '{{ value }}'){{ "," if not loop.last }}
-        {%- endfor %}
-    {%- endif -%}
+    {{- spark_drop_partitions(this, aged) -}}
 {%- endmacro %}
 
 {#- The oldest date the hot mirror keeps, as a scalar query. -#}

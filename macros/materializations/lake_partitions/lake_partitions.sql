@@ -39,12 +39,7 @@
     {%- set row_group_size = config.get(
         'row_group_size', var('lake_row_group_size', 122880)) -%}
 
-    {%- if on_schema_change not in ['append_new_columns', 'ignore', 'fail'] -%}
-        {{ exceptions.raise_compiler_error(
-            "lake_partitions: on_schema_change must be append_new_columns,"
-            ~ " ignore or fail (old partitions are never rewritten), got '"
-            ~ on_schema_change ~ "'") }}
-    {%- endif -%}
+    {%- do lake_partitions_check_on_schema_change(on_schema_change) -%}
 
     {%- set state = this.incorporate(path={
         'identifier': this.identifier ~ '__partitions'}) -%}

@@ -24,12 +24,7 @@
     {%- set location = lake_partitions_location(model) -%}
     {%- set on_schema_change = config.get(
         'on_schema_change', 'append_new_columns') -%}
-    {%- if on_schema_change not in ['append_new_columns', 'ignore', 'fail'] -%}
-        {{ exceptions.raise_compiler_error(
-            "lake_partitions: on_schema_change must be append_new_columns,"
-            ~ " ignore or fail (old partitions are never rewritten), got '"
-            ~ on_schema_change ~ "'") }}
-    {%- endif -%}
+    {%- do lake_partitions_check_on_schema_change(on_schema_change) -%}
 
     {%- set state = this.incorporate(path={
         'identifier': this.identifier ~ '__partitions'}) -%}

@@ -63,6 +63,19 @@ def publish_requests(settings: Settings, requests: Iterable[ErasureRequest]) -> 
 
 def publish_confirmation(settings: Settings, confirmation: Confirmation) -> None:
     """What a streaming store calls once it has erased a request's subject."""
+    publish_confirmations(settings, [confirmation])
+
+
+def publish_confirmations(settings: Settings, confirmations: Iterable[Confirmation]) -> int:
+    """Many confirmations through one producer (a consumer's batch of requests)."""
+    return _publish(
+        settings,
+        settings.confirmation_topic,
+        ((c.request_id, _confirmation_json(c)) for c in confirmations),
+    )
+
+
+def _confirmation_json(confirmation: Confirmation) -> bytes:
     value = {
         "request_id": confirmation.request_id,
         "store": confirmation.store,
@@ -72,11 +85,7 @@ def publish_confirmation(settings: Settings, confirmation: Confirmation) -> None
         "confirmed_at": (confirmation.confirmed_at or datetime.now(UTC)).isoformat(),
         "detail": confirmation.detail,
     }
-    _publish(
-        settings,
-        settings.confirmation_topic,
-        [(confirmation.request_id, json.dumps(value).encode("utf-8"))],
-    )
+    return json.dumps(value).encode("utf-8")
 
 
 def parse_confirmation(value: bytes | None) -> Confirmation:

@@ -41,7 +41,7 @@ from eventlake.dlq import Reject
 from eventlake.erasure.control import CONFIRMED, Confirmation
 from eventlake.erasure.subjects import ErasureRequest, subject_hash
 from eventlake.erasure.suppression import Suppressor
-from eventlake.erasure.topics import publish_confirmation
+from eventlake.erasure.topics import publish_confirmations
 from eventlake.exceptions import BrokerError, ErasureError
 from eventlake.kafka import consumer_config, produce, producer_config
 from eventlake.streaming import events as stream_events
@@ -265,18 +265,23 @@ class StreamConsumer:
         }
         deleted = self.store.erase(subjects, {}, now) if subjects else {}
         self.suppressor.also_suppress(subjects.values())
-        for request in requests:
-            publish_confirmation(
+        confirmed_at = self.clock()
+        detail = f"erased from the {self.store.name} store; its events are suppressed"
+        if requests:
+            publish_confirmations(
                 self.settings,
-                Confirmation(
-                    request_id=request.request_id,
-                    store=self.store.name,
-                    object=self.store.name,
-                    status=CONFIRMED,
-                    rows_deleted=deleted.get(request.user_id, 0),
-                    confirmed_at=self.clock(),
-                    detail=f"erased from the {self.store.name} store; its events are suppressed",
-                ),
+                [
+                    Confirmation(
+                        request_id=request.request_id,
+                        store=self.store.name,
+                        object=self.store.name,
+                        status=CONFIRMED,
+                        rows_deleted=deleted.get(request.user_id, 0),
+                        confirmed_at=confirmed_at,
+                        detail=detail,
+                    )
+                    for request in requests
+                ],
             )
         self.progress.erasures += len(requests)
         self.store.apply(stream_events.SCHEMA.empty_table(), _next_offsets(records))
