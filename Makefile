@@ -11,7 +11,7 @@ DBT_FLAGS := --profiles-dir . --project-dir .
 DEMO_EVENTS ?= 1000000
 DEMO_DAYS ?= 14
 
-.PHONY: install demo test test-spark lint format bench bench-dbt bench-erasure bench-streaming docs clean
+.PHONY: install demo test test-spark lint format bench bench-dbt bench-erasure bench-spark bench-streaming docs clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -89,6 +89,9 @@ bench-dbt: install
 
 bench-erasure: install
 	$(BIN)/python scripts/bench_erasure.py --passes 100
+
+bench-spark: $(SPARK_STAMP)
+	$(BIN)/python scripts/bench_spark.py
 
 bench-streaming: install
 	$(BIN)/python scripts/bench_streaming.py

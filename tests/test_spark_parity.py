@@ -1,7 +1,9 @@
 """Parity of the two targets (issue 6): the same dbt project built on DuckDB and on Spark
 (dbt-spark, method session, local pyspark) over copies of one generated lake gives the same
 fct_events row counts per date, rollups, user_features and the other marts, on a full build
-and after an incremental one (a new day and a replayed file of an older date).
+and after an incremental one (a new day and a replayed file of an older date); and the same
+after an erasure, which on Spark rewrites the subjects' partitions in the engine; and after
+retention, which on Spark drops the expired partitions.
 
 Needs pyspark, dbt-spark (the `spark` extra) and Java. Slow (Spark starts a JVM per dbt
 invocation): `make test-spark` installs the extra and runs it; `make test` leaves it out
@@ -14,10 +16,15 @@ import os
 import shutil
 import subprocess
 import sys
+from datetime import date
 from pathlib import Path
 
 import duckdb
 import pytest
+
+from eventlake.erasure.lake_rewrite import Subject, erase_from_lake
+from eventlake.erasure.subjects import subject_hash
+from eventlake.retention import RetentionConfig, apply_retention, plan_retention
 
 pytestmark = [pytest.mark.slow, pytest.mark.spark]
 
@@ -63,10 +70,15 @@ def run(work: Path, lake: Path, *args: str) -> None:
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
 
 
-def build(work: Path, lake: Path, *target: str) -> None:
-    project = ["--profiles-dir", str(REPO), "--project-dir", str(REPO), *target]
-    run(work, lake, str(BIN / "dbt"), "seed", *project)
-    run(work, lake, str(BIN / "dbt"), "run", "--select", *SELECTION, *project)
+def dbt(work: Path, lake: Path, *args: str) -> None:
+    run(
+        work, lake, str(BIN / "dbt"), *args, "--profiles-dir", str(REPO), "--project-dir", str(REPO)
+    )
+
+
+def build(work: Path, lake: Path, *target: str, selection: list[str] = SELECTION) -> None:
+    dbt(work, lake, "seed", *target)
+    dbt(work, lake, "run", "--select", *selection, *target)
 
 
 def differences(duck: Path, spark: Path, lake_duck: Path, lake_spark: Path) -> dict[str, list]:
@@ -133,3 +145,187 @@ def test_spark_builds_the_same_marts_as_duckdb(tmp_path: Path) -> None:
     assert differences(duck, spark, lake_duck, lake_spark) == {
         name: [] for name in ["fct_events", *TABLES]
     }
+
+
+# Objects keyed by a subject, as Spark stores them: (folder, column holding the user id or,
+# for training_events, its keyed hash).
+ERASED = {
+    "fct_events": ("lake", "curated/fct_events/*/*.parquet", "user_id"),
+    "training_events": ("lake", "curated/training_events/*/*.parquet", "user_key"),
+    "fct_events_recent": ("warehouse", "eventlake.db/fct_events_recent/*/*.parquet", "user_id"),
+    "user_features": ("warehouse", "eventlake.db/user_features/*.parquet", "user_id"),
+    "fraud_user_velocity": ("warehouse", "eventlake.db/fraud_user_velocity/*.parquet", "user_id"),
+    "int_users__last_seen": ("warehouse", "eventlake.db/int_users__last_seen/*.parquet", "user_id"),
+}
+KEY = "eventlake-dev-key"  # dbt var subject_hash_key's default
+
+
+def spark_rows(spark: Path, name: str, where: str = "true") -> int:
+    area, glob, _ = ERASED[name]
+    root = spark / "lake" if area == "lake" else spark / "spark-warehouse"
+    return duckdb.sql(
+        f"select count(*) from read_parquet('{root / glob}', union_by_name = true) where {where}"
+    ).fetchall()[0][0]
+
+
+def spark_statuses(spark: Path) -> dict[tuple[str, str], tuple[str, int | None]]:
+    """(request_id, object) -> the newest (status, rows_deleted) in Spark's control plane."""
+    files = spark / "spark-warehouse" / "control.db" / "erasure_confirmations" / "*.parquet"
+    rows = duckdb.sql(
+        f"select request_id, object, status, rows_deleted from read_parquet('{files}')"
+        " qualify row_number() over (partition by request_id, object"
+        " order by recorded_at desc, confirmed_at desc nulls last) = 1"
+    ).fetchall()
+    return {(r[0], r[1]): (r[2], r[3]) for r in rows}
+
+
+def test_erasure_on_spark_rewrites_the_subjects_partitions_and_matches_duckdb(
+    tmp_path: Path,
+) -> None:
+    duck, spark = tmp_path / "duckdb", tmp_path / "spark"
+    lake_duck, lake_spark = duck / "lake", spark / "lake"
+    duck.mkdir()
+    spark.mkdir()
+    generate = [str(BIN / "eventlake"), "generate-lake", "--start-date", "2026-01-10"]
+    run(duck, lake_duck, *generate, "--events", "8000", "--days", "3")
+    shutil.copytree(lake_duck / "raw", lake_spark / "raw")
+    selection = [*SELECTION, "training_events", "fct_events_recent", "events"]
+    build(duck, lake_duck, selection=selection)
+    build(spark, lake_spark, "--target", "spark", selection=selection)
+
+    # The most active user, on every date; and a request for someone never seen.
+    user = duckdb.sql(
+        f"select user_id from read_parquet('{lake_duck}/curated/fct_events/*/*.parquet')"
+        " group by 1 order by count(distinct event_date) desc, count(*) desc, 1 limit 1"
+    ).fetchall()[0][0]
+    subjects = [
+        Subject("req-active", user, subject_hash(user, KEY)),
+        Subject("req-absent", "user-never-seen", subject_hash("user-never-seen", KEY)),
+    ]
+    mine = f"user_id = '{user}'"
+    before = {name: spark_rows(spark, name) for name in ERASED}
+    theirs = {
+        name: spark_rows(spark, name, f"{column} <> '{subjects[0].subject_hash}'")
+        if column == "user_key"
+        else spark_rows(spark, name, f"not ({mine})")
+        for name, (_, _, column) in ERASED.items()
+    }
+    assert all(before[name] > theirs[name] for name in ERASED), (before, theirs)
+
+    requests = (
+        "{requests: ["
+        + ", ".join(
+            f"{{request_id: {s.request_id}, subject_hash: '{s.subject_hash}'}}" for s in subjects
+        )
+        + "]}"
+    )
+    ids = "[req-active, req-absent]"
+    # DuckDB: the production path, the lake pass (Python) then the macro with its dates.
+    dbt(duck, lake_duck, "run-operation", "record_erasure_requests", "--args", requests)
+    lake = erase_from_lake(lake_duck, subjects)
+    curated = {
+        name.removeprefix("curated/"): sorted(found.partitions)
+        for name, found in lake.objects.items()
+        if name.startswith("curated/") and found.partitions
+    }
+    assert set(curated) == {"fct_events", "training_events"}, curated
+    dbt(
+        duck,
+        lake_duck,
+        "run-operation",
+        "erase_subjects",
+        "--args",
+        f"{{request_ids: {ids}, lake_partitions: {curated}, recompute_requests: [req-active]}}",
+    )
+    # Spark: the macro alone rewrites the partitions holding the subject.
+    dbt(
+        spark,
+        lake_spark,
+        "run-operation",
+        "record_erasure_requests",
+        "--args",
+        requests,
+        "--target",
+        "spark",
+    )
+    dbt(
+        spark,
+        lake_spark,
+        "run-operation",
+        "erase_subjects",
+        "--args",
+        f"{{request_ids: {ids}, pass_id: spark-pass}}",
+        "--target",
+        "spark",
+    )
+
+    after = {name: spark_rows(spark, name) for name in ERASED}
+    assert after == theirs, (before, after, theirs)
+    statuses = spark_statuses(spark)
+    for name in ERASED:
+        assert statuses[("req-active", name)] == ("confirmed", before[name] - theirs[name]), name
+        assert statuses[("req-absent", name)] == ("confirmed", 0), name
+    rollups = [name for name, (partitioned, _) in TABLES.items() if partitioned]
+    for rollup in rollups:
+        assert statuses[("req-active", rollup)][0] == "pending", rollup
+        assert statuses[("req-absent", rollup)][0] == "confirmed", rollup
+
+    # The next build recomputes the rewritten dates downstream, alike on both targets.
+    build(duck, lake_duck, selection=selection)
+    build(spark, lake_spark, "--target", "spark", selection=selection)
+    dbt(duck, lake_duck, "run-operation", "confirm_erasure_recomputes")
+    dbt(spark, lake_spark, "run-operation", "confirm_erasure_recomputes", "--target", "spark")
+    assert differences(duck, spark, lake_duck, lake_spark) == {
+        name: [] for name in ["fct_events", *TABLES]
+    }
+    assert {name: spark_rows(spark, name) for name in ERASED} == theirs
+    statuses = spark_statuses(spark)
+    for rollup in rollups:
+        assert statuses[("req-active", rollup)][0] == "confirmed", rollup
+
+
+def test_retention_on_spark_drops_the_expired_partitions_and_matches_duckdb(
+    tmp_path: Path,
+) -> None:
+    duck, spark = tmp_path / "duckdb", tmp_path / "spark"
+    lake_duck, lake_spark = duck / "lake", spark / "lake"
+    duck.mkdir()
+    spark.mkdir()
+    generate = [str(BIN / "eventlake"), "generate-lake", "--start-date", "2026-01-10"]
+    run(duck, lake_duck, *generate, "--events", "6000", "--days", "3")
+    shutil.copytree(lake_duck / "raw", lake_spark / "raw")
+    selection = [*SELECTION, "fct_events_recent"]
+    build(duck, lake_duck, selection=selection)
+    build(spark, lake_spark, "--target", "spark", selection=selection)
+
+    # Keep one day (and rollups one day): 2026-01-10 expires, in the lake and the warehouse.
+    config = RetentionConfig(keep_days=1, rollup_keep_days=1)
+    arguments = "{before_date: '2026-01-11', rollup_before_date: '2026-01-11', dry_run: false}"
+    for work, lake, target in ((duck, lake_duck, ()), (spark, lake_spark, ("--target", "spark"))):
+        plan = plan_retention(lake, date(2026, 1, 12), config)
+        assert {p.event_date for p in plan.partitions} == {date(2026, 1, 10)}
+        assert apply_retention(plan) == len(plan.partitions) == 2  # raw/events, fct_events
+        dbt(work, lake, "run-operation", "expire_partitions", "--args", arguments, *target)
+
+    expired = "event_date < date '2026-01-11'"
+    warehouse = spark / "spark-warehouse" / "eventlake.db"
+    for name in [*(t for t, (p, _) in TABLES.items() if p), "fct_events_recent"]:
+        folders = sorted(path.name for path in (warehouse / name).glob("event_date=*"))
+        assert folders and "event_date=2026-01-10" not in folders, (name, folders)
+    state = warehouse / "fct_events__partitions" / "*" / "*.parquet"
+    assert duckdb.sql(
+        f"select min(event_date) from read_parquet('{state}', hive_partitioning = true)"
+    ).fetchall() == [(date(2026, 1, 11),)]
+
+    # A build after retention reads the metastore's partitions without the expired ones.
+    build(duck, lake_duck, selection=selection)
+    build(spark, lake_spark, "--target", "spark", selection=selection)
+    found = differences(duck, spark, lake_duck, lake_spark)
+    # Known divergence: int_users__last_seen is incremental on DuckDB (it remembers users whose
+    # every event expired) and a table rebuilt from fct_events on Spark (it forgets them).
+    found.pop("int_users__last_seen")
+    assert found == {name: [] for name in ["fct_events", *TABLES] if name != "int_users__last_seen"}
+    rollups = warehouse / "agg_events_daily" / "*" / "*.parquet"
+    assert duckdb.sql(
+        f"select count(*) from read_parquet('{rollups}', hive_partitioning = true) where {expired}"
+    ).fetchall() == [(0,)]

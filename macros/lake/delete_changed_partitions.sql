@@ -24,12 +24,13 @@
 {%- endmacro %}
 
 
-{#- `alter table … drop` of some event_date partitions; nothing for no date. -#}
-{% macro spark_drop_partitions(relation, dates) -%}
+{#- `alter table … drop` of some date partitions; nothing for no date. -#}
+{% macro spark_drop_partitions(relation, dates, column='event_date') -%}
     {%- if dates -%}
         alter table {{ relation }} drop if exists
         {%- for value in dates %}
-            partition (event_date = '{{ value }}'){{ "," if not loop.last }}
+            partition ({{ column }} = {{ dbt.string_literal(value) }})
+            {{- "," if not loop.last }}
         {%- endfor %}
     {%- endif -%}
 {%- endmacro %}

@@ -88,8 +88,13 @@
                 "select count(*) from " ~ relation ~ " where " ~ condition
             ).columns[0].values()[0] -%}
             {%- if found > 0 and not dry_run -%}
-                {%- do run_query(
-                    "delete from " ~ relation ~ " where " ~ condition) -%}
+                {%- do expire_rows(relation, date_column, cutoff,
+                    node.config.get('partition_by')
+                        if materialized != 'lake_partitions'
+                        else date_column) -%}
+            {%- endif -%}
+            {%- if materialized == 'lake_partitions' and not dry_run -%}
+                {%- do expire_lake_partitions_metadata(node, cutoff) -%}
             {%- endif -%}
             {{ log("expire_partitions: " ~ relation ~ " " ~ verb ~ " "
                 ~ found ~ " rows with " ~ date_column ~ " before "
@@ -105,4 +110,70 @@
     {{ log("expire_partitions: " ~ verb ~ " " ~ total.rows ~ " rows in "
         ~ total.models ~ " relations"
         ~ (" (dry run)" if dry_run else ""), info=True) }}
+{%- endmacro %}
+
+
+{#- Deletes a relation's rows with date_column before cutoff (YYYY-MM-DD). -#}
+{% macro expire_rows(relation, date_column, cutoff, partition_by) -%}
+    {{ return(adapter.dispatch('expire_rows')(
+        relation, date_column, cutoff, partition_by)) }}
+{%- endmacro %}
+
+{% macro default__expire_rows(relation, date_column, cutoff, partition_by) -%}
+    {%- do run_query("delete from " ~ relation ~ " where " ~ date_column
+        ~ " < cast(" ~ dbt.string_literal(cutoff) ~ " as date)") -%}
+{%- endmacro %}
+
+{#-
+    Spark's Parquet tables have no DELETE: a table partitioned by the date
+    drops the expired partitions; any other is rewritten without the rows.
+-#}
+{% macro spark__expire_rows(relation, date_column, cutoff, partition_by) -%}
+    {%- set condition = date_column ~ " < cast("
+        ~ dbt.string_literal(cutoff) ~ " as date)" -%}
+    {%- if partition_by == date_column -%}
+        {%- set dates = run_query(
+            "select distinct cast(" ~ date_column ~ " as string) from "
+            ~ relation ~ " where " ~ condition).columns[0].values() | list -%}
+        {%- do run_query(spark_drop_partitions(relation, dates, date_column)) -%}
+    {%- else -%}
+        {%- do spark_rewrite_table(relation,
+            "select * from " ~ relation ~ " where not coalesce(" ~ condition
+            ~ ", false)") -%}
+    {%- endif -%}
+{%- endmacro %}
+
+
+{#-
+    A lake_partitions model's files are expired in the lake by Python; on
+    Spark its table also lists its partitions in the metastore, and the
+    expired ones are dropped there. Nothing to do on DuckDB (a view).
+-#}
+{% macro expire_lake_partitions_metadata(node, cutoff) -%}
+    {{ return(adapter.dispatch('expire_lake_partitions_metadata')(
+        node, cutoff)) }}
+{%- endmacro %}
+
+{% macro default__expire_lake_partitions_metadata(node, cutoff) -%}
+{%- endmacro %}
+
+{% macro spark__expire_lake_partitions_metadata(node, cutoff) -%}
+    {%- set relation = adapter.get_relation(
+        database=node.database, schema=node.schema, identifier=node.alias) -%}
+    {%- if relation is not none -%}
+        {%- set partition_by = node.config.get('partition_by', 'event_date') -%}
+        {%- set dates = [] -%}
+        {%- for row in run_query('show partitions ' ~ relation).rows -%}
+            {%- set value = row[0].split('=', 1)[1] -%}
+            {%- if value < cutoff | string -%}
+                {%- do dates.append(value) -%}
+            {%- endif -%}
+        {%- endfor -%}
+        {%- if dates -%}
+            {%- do run_query(
+                spark_drop_partitions(relation, dates, partition_by)) -%}
+        {%- endif -%}
+        {{ log("expire_partitions: " ~ relation ~ " dropped " ~ dates | length
+            ~ " expired partition(s) from the metastore", info=True) }}
+    {%- endif -%}
 {%- endmacro %}

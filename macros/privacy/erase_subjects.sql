@@ -8,15 +8,19 @@
     compared). Walks every model, snapshot and seed of the project:
     - with meta.subject_key (the column naming the person; with
       subject_key_hashed: true the column already holds subject_hash()):
-      a table's rows of the subjects are counted per request, then deleted;
-      views and ephemeral models store nothing; a lake_partitions model's
-      files were rewritten by the lake pass, so here the dates it rewrote
-      (lake_partitions: {model: [dates]}) are marked written now in its state
-      table, and every model reading its changed partitions recomputes them
-      on the next build;
+      a table's rows of the subjects are counted per request, then deleted
+      (on Spark, whose Parquet tables have no DELETE, the partitions holding
+      them, or the table, are rewritten without them); views and ephemeral
+      models store nothing; a lake_partitions model's files were rewritten
+      by the lake pass on DuckDB (on Spark its partitions holding a subject
+      are rewritten here), so the dates rewritten (lake_partitions: {model:
+      [dates]}, plus Spark's) are marked written now in its state table, and
+      every model reading its changed partitions recomputes them on the next
+      build;
     - with meta.erasure.recompute_from (rollups: aggregates of the subjects
       with no subject column): the requests whose facts were deleted
-      (recompute_requests) get a pending step, confirmed by
+      (recompute_requests, plus those Spark found in a lake_partitions
+      model) get a pending step, confirmed by
       confirm_erasure_recomputes once a build has recomputed those dates.
     One confirmation row per request and model goes to
     control.erasure_confirmations (store 'warehouse'). dry_run counts and
@@ -49,59 +53,41 @@
     {%- endfor -%}
     {%- set verb = 'would delete' if dry_run else 'deleted' -%}
     {%- set total = namespace(rows=0, relations=0) -%}
-
+    {%- set recompute = recompute_requests | list -%}
+    {%- set marks = [] -%}
+    {%- set nodes = [] -%}
     {%- for node in graph.nodes.values()
         if node.resource_type in ['model', 'snapshot', 'seed']
         and node.package_name == project_name
         and (node.config.meta.get('subject_key')
             or node.config.meta.get('erasure', {}).get('recompute_from')) -%}
+        {%- do nodes.append(node) -%}
+    {%- endfor -%}
+
+    {#- Subject-keyed objects first: where the facts are rewritten here (on
+        Spark), the requests found in them are recomputed in the rollups. -#}
+    {%- for node in nodes if node.config.meta.get('subject_key') -%}
         {%- set meta = node.config.meta -%}
         {%- set materialized = node.config.materialized -%}
         {%- set relation = adapter.get_relation(
             database=node.database, schema=node.schema,
             identifier=node.alias) -%}
-
-        {%- if not meta.get('subject_key') -%}
-            {%- set upstream = meta.erasure.recompute_from -%}
-            {%- if not dry_run -%}
-                {%- do run_query(erasure_confirmation_insert(
-                    subjects, node.name, 'pending',
-                    'recomputes the dates rewritten in ' ~ upstream
-                    ~ ' on the next dbt build', pass_id,
-                    only=recompute_requests)) -%}
-                {%- do run_query(erasure_confirmation_insert(
-                    subjects, node.name, 'confirmed',
-                    'no facts of the subject in ' ~ upstream, pass_id,
-                    exclude=recompute_requests)) -%}
-            {%- endif -%}
-            {{ log("erase_subjects: " ~ node.name ~ " recomputes from "
-                ~ upstream ~ " for " ~ recompute_requests | length
-                ~ " request(s)", info=True) }}
-        {%- elif materialized in ['view', 'ephemeral'] -%}
+        {%- if materialized in ['view', 'ephemeral'] -%}
             {%- if not dry_run -%}
                 {%- do run_query(erasure_confirmation_insert(
                     subjects, node.name, 'confirmed',
                     ('an ' if materialized == 'ephemeral' else 'a ') ~ materialized ~ ' stores no rows', pass_id)) -%}
             {%- endif -%}
         {%- elif materialized == 'lake_partitions' -%}
-            {%- set dates = lake_partitions.get(node.name, []) -%}
-            {%- set state = api.Relation.create(
-                database=node.database, schema=node.schema,
-                identifier=node.alias ~ '__partitions') -%}
-            {%- if dates and not dry_run
-                and load_relation(state) is not none -%}
-                {%- do run_query(
-                    "update " ~ state ~ " set built_at = current_timestamp"
-                    ~ " where " ~ node.config.get('partition_by', 'event_date')
-                    ~ " in (" ~ erasure_date_list(dates) ~ ")") -%}
-            {%- endif -%}
-            {%- if not dry_run -%}
-                {%- do run_query(erasure_confirmation_insert(
-                    subjects, node.name, 'confirmed',
-                    'lake files rewritten by the lake pass; '
-                    ~ dates | length ~ ' partition(s) marked for downstream'
-                    ~ ' recompute', pass_id)) -%}
-            {%- endif -%}
+            {%- set erased = erase_lake_partitions(
+                node, relation, subjects, lake_partitions.get(node.name, []),
+                dry_run, pass_id) -%}
+            {%- for request_id in erased.requests
+                if request_id not in recompute -%}
+                {%- do recompute.append(request_id) -%}
+            {%- endfor -%}
+            {%- do marks.append((node, erased.dates)) -%}
+            {%- set total.rows = total.rows + erased.rows -%}
         {%- elif relation is none -%}
             {%- if not dry_run -%}
                 {%- do run_query(erasure_confirmation_insert(
@@ -109,18 +95,41 @@
                     'not built: holds no rows', pass_id)) -%}
             {%- endif -%}
         {%- else -%}
-            {%- set found = erase_subjects_from(
+            {%- set erased = erase_subjects_from(
                 relation, meta.subject_key,
                 meta.get('subject_key_hashed', false), subjects, node.name,
-                dry_run, pass_id) -%}
-            {{ log("erase_subjects: " ~ relation ~ " " ~ verb ~ " " ~ found
-                ~ " rows", info=True) }}
-            {%- set total.rows = total.rows + found -%}
+                dry_run, pass_id, node.config.get('partition_by')) -%}
+            {{ log("erase_subjects: " ~ relation ~ " " ~ verb ~ " "
+                ~ erased.rows ~ " rows", info=True) }}
+            {%- set total.rows = total.rows + erased.rows -%}
             {%- set total.relations = total.relations + 1 -%}
         {%- endif -%}
     {%- endfor -%}
 
+    {#- Rollups: aggregates of the subjects, recomputed by the next build. -#}
+    {%- for node in nodes if not node.config.meta.get('subject_key') -%}
+        {%- set upstream = node.config.meta.erasure.recompute_from -%}
+        {%- if not dry_run -%}
+            {%- do run_query(erasure_confirmation_insert(
+                subjects, node.name, 'pending',
+                'recomputes the dates rewritten in ' ~ upstream
+                ~ ' on the next dbt build', pass_id, only=recompute)) -%}
+            {%- do run_query(erasure_confirmation_insert(
+                subjects, node.name, 'confirmed',
+                'no facts of the subject in ' ~ upstream, pass_id,
+                exclude=recompute)) -%}
+        {%- endif -%}
+        {{ log("erase_subjects: " ~ node.name ~ " recomputes from "
+            ~ upstream ~ " for " ~ recompute | length
+            ~ " request(s)", info=True) }}
+    {%- endfor -%}
+
+    {#- Marked last: a rollup's pending step must not be younger than the
+        mark it waits for (on Spark each statement has its own clock). -#}
     {%- if not dry_run -%}
+        {%- for node, dates in marks -%}
+            {%- do mark_partitions_rewritten(node, dates) -%}
+        {%- endfor -%}
         {%- do adapter.commit() -%}
     {%- endif -%}
     {{ log("erase_subjects: " ~ verb ~ " " ~ total.rows ~ " rows in "
@@ -129,43 +138,175 @@
 {%- endmacro %}
 
 
-{#- Count per request, then delete, a subject-keyed table's rows. -#}
+{#-
+    A lake_partitions model's part of the erasure; returns {rows, requests,
+    dates}: the rows deleted here, the requests they were of, and the dates
+    to mark written now in its state table (erase_subjects marks them last),
+    so every model reading its changed partitions recomputes them on the
+    next build. On DuckDB its files were rewritten by the lake pass: those
+    are the dates it rewrote.
+-#}
+{% macro erase_lake_partitions(
+    node, relation, subjects, dates, dry_run, pass_id
+) -%}
+    {{ return(adapter.dispatch('erase_lake_partitions')(
+        node, relation, subjects, dates, dry_run, pass_id)) }}
+{%- endmacro %}
+
+{% macro default__erase_lake_partitions(
+    node, relation, subjects, dates, dry_run, pass_id
+) -%}
+    {%- if not dry_run -%}
+        {%- do run_query(erasure_confirmation_insert(
+            subjects, node.name, 'confirmed',
+            'lake files rewritten by the lake pass; '
+            ~ dates | length ~ ' partition(s) marked for downstream'
+            ~ ' recompute', pass_id)) -%}
+    {%- endif -%}
+    {{ return({'rows': 0, 'requests': [], 'dates': dates}) }}
+{%- endmacro %}
+
+{#-
+    On Spark the model's partitions holding a subject are rewritten here,
+    without the subjects (its Parquet table has no DELETE); they are marked
+    with the dates the lake pass rewrote, if it ran.
+-#}
+{% macro spark__erase_lake_partitions(
+    node, relation, subjects, dates, dry_run, pass_id
+) -%}
+    {%- if relation is none -%}
+        {%- if not dry_run -%}
+            {%- do run_query(erasure_confirmation_insert(
+                subjects, node.name, 'confirmed',
+                'not built: holds no rows', pass_id)) -%}
+        {%- endif -%}
+        {{ return({'rows': 0, 'requests': [], 'dates': dates}) }}
+    {%- endif -%}
+    {%- set erased = erase_subjects_from(
+        relation, node.config.meta.subject_key,
+        node.config.meta.get('subject_key_hashed', false), subjects,
+        node.name, dry_run, pass_id,
+        node.config.get('partition_by', 'event_date')) -%}
+    {{ log("erase_subjects: " ~ relation ~ (" would rewrite " if dry_run
+        else " rewrote ") ~ erased.partitions | length ~ " partition(s) without "
+        ~ erased.rows ~ " rows", info=True) }}
+    {{ return({'rows': erased.rows, 'requests': erased.requests,
+        'dates': (erased.partitions + dates) | unique | sort | list}) }}
+{%- endmacro %}
+
+
+{#- Marks a lake_partitions model's dates written now in its state table. -#}
+{% macro mark_partitions_rewritten(node, dates) -%}
+    {%- set state = api.Relation.create(
+        database=node.database, schema=node.schema,
+        identifier=node.alias ~ '__partitions') -%}
+    {%- if dates and load_relation(state) is not none -%}
+        {%- do adapter.dispatch('mark_partitions_rewritten')(
+            state, node.config.get('partition_by', 'event_date'), dates) -%}
+    {%- endif -%}
+{%- endmacro %}
+
+{% macro default__mark_partitions_rewritten(state, partition_by, dates) -%}
+    {%- do run_query(
+        "update " ~ state ~ " set built_at = current_timestamp where "
+        ~ partition_filter(partition_by, dates)) -%}
+{%- endmacro %}
+
+{% macro spark__mark_partitions_rewritten(state, partition_by, dates) -%}
+    {%- do spark_rewrite_table(
+        state,
+        "select input_changed_at, current_timestamp() as built_at,"
+        ~ " rows_written, files_written, invocation_id, " ~ partition_by
+        ~ " from " ~ state ~ " where " ~ partition_filter(partition_by, dates),
+        partition_by, dates) -%}
+{%- endmacro %}
+
+
+{#-
+    Counts per request (and partition, with partition_by) a subject-keyed
+    table's rows, deletes them, and confirms per request. Returns {rows,
+    requests, partitions}: rows found, the requests and partitions they
+    were in.
+-#}
 {% macro erase_subjects_from(
-    relation, subject_key, hashed, subjects, object_name, dry_run, pass_id
+    relation, subject_key, hashed, subjects, object_name, dry_run, pass_id,
+    partition_by=none
 ) -%}
     {%- set key = 'erased.' ~ adapter.quote(subject_key) -%}
     {%- set hashed_key = key if hashed else subject_hash(key) -%}
     {%- set counts -%}
         select
             subjects.request_id,
+            {{ 'cast(erased.partition_value as ' ~ dbt.type_string() ~ ')'
+                if partition_by else 'null' }} as partition_value,
             count(erased.subject_hash) as rows_found
         from {{ subjects }} as subjects
         left join (
-            select {{ hashed_key }} as subject_hash
+            select
+                {{ hashed_key }} as subject_hash
+                {%- if partition_by %},
+                erased.{{ partition_by }} as partition_value
+                {%- endif %}
             from {{ relation }} as erased
         ) as erased
             on subjects.subject_hash = erased.subject_hash
-        group by subjects.request_id
+        group by 1, 2
     {%- endset -%}
-    {#- Hash the table's key column once: count into a temporary table. -#}
-    {%- do run_query(
-        "create or replace temporary table erasure_counts as " ~ counts) -%}
-    {%- set found = run_query(
-        "select coalesce(sum(rows_found), 0) from erasure_counts"
-    ).columns[0].values()[0] | int -%}
-    {%- if not dry_run and found > 0 -%}
-        {%- do run_query(
-            "delete from " ~ relation ~ " as erased where " ~ hashed_key
-            ~ " in (select subject_hash from " ~ subjects ~ ")") -%}
+    {%- set found = {} -%}
+    {%- set partitions = [] -%}
+    {%- for row in run_query(counts).rows -%}
+        {%- do found.update({
+            row[0]: found.get(row[0], 0) + row[2] | int}) -%}
+        {%- if row[1] is not none and row[1] | string not in partitions -%}
+            {%- do partitions.append(row[1] | string) -%}
+        {%- endif -%}
+    {%- endfor -%}
+    {%- set rows = found.values() | sum -%}
+    {%- if not dry_run and rows > 0 -%}
+        {%- do erase_rows(
+            relation, hashed_key, subjects, partition_by, partitions | sort) -%}
     {%- endif -%}
     {%- if not dry_run -%}
-        {%- do run_query(
-            "insert into control.erasure_confirmations"
-            ~ " select request_id, 'warehouse', "
-            ~ dbt.string_literal(object_name) ~ ", rows_found, null,"
-            ~ " 'confirmed', current_timestamp, 'rows deleted from "
-            ~ relation.identifier ~ "', current_timestamp, "
-            ~ dbt.string_literal(pass_id) ~ " from erasure_counts") -%}
+        {%- do run_query(erasure_confirmations_found(
+            found, object_name, 'rows deleted from ' ~ relation.identifier,
+            pass_id)) -%}
     {%- endif -%}
-    {{ return(found) }}
+    {%- set requests = [] -%}
+    {%- for request_id, request_rows in found | dictsort
+        if request_rows > 0 -%}
+        {%- do requests.append(request_id) -%}
+    {%- endfor -%}
+    {{ return({
+        'rows': rows, 'requests': requests, 'partitions': partitions | sort}) }}
+{%- endmacro %}
+
+
+{#- Deletes the subjects' rows (hashed_key is a column of alias `erased`). -#}
+{% macro erase_rows(relation, hashed_key, subjects, partition_by, partitions) -%}
+    {{ return(adapter.dispatch('erase_rows')(
+        relation, hashed_key, subjects, partition_by, partitions)) }}
+{%- endmacro %}
+
+{% macro default__erase_rows(
+    relation, hashed_key, subjects, partition_by, partitions
+) -%}
+    {%- do run_query(
+        "delete from " ~ relation ~ " as erased where " ~ hashed_key
+        ~ " in (select subject_hash from " ~ subjects ~ ")") -%}
+{%- endmacro %}
+
+{#- Spark: the partitions holding a subject (or the table) are rewritten. -#}
+{% macro spark__erase_rows(
+    relation, hashed_key, subjects, partition_by, partitions
+) -%}
+    {%- set keep_sql -%}
+        select erased.*
+        from {{ relation }} as erased
+        left anti join {{ subjects }} as subjects
+            on {{ hashed_key }} = subjects.subject_hash
+        {%- if partition_by %}
+        where {{ partition_filter('erased.' ~ partition_by, partitions) }}
+        {%- endif %}
+    {%- endset -%}
+    {%- do spark_rewrite_table(relation, keep_sql, partition_by, partitions) -%}
 {%- endmacro %}

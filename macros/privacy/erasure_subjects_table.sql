@@ -21,10 +21,10 @@
             ~ " nothing was deleted") }}
     {%- endfor -%}
     {%- set subjects = api.Relation.create(identifier='erasure_subjects') -%}
-    {%- do run_query(
-        "create or replace temporary table erasure_subjects as"
-        ~ " select request_id, subject_hash from control.erasure_requests"
-        ~ " where request_id in (" ~ erasure_date_list(request_ids) ~ ")") -%}
+    {%- do run_query(create_temporary_relation_as(
+        'erasure_subjects',
+        "select request_id, subject_hash from control.erasure_requests"
+        ~ " where request_id in (" ~ erasure_date_list(request_ids) ~ ")")) -%}
     {%- set known = run_query(
         "select request_id from erasure_subjects").columns[0].values() -%}
     {%- set unknown = request_ids | reject('in', known) | list -%}
@@ -79,4 +79,44 @@
         {%- endif %}
     {%- endset -%}
     {{ return(sql) }}
+{%- endmacro %}
+
+
+{#-
+    An insert of one confirmed erasure_confirmations row (store 'warehouse')
+    per request of `found` ({request_id: rows deleted}); nothing for none.
+-#}
+{% macro erasure_confirmations_found(found, object_name, detail, pass_id) -%}
+    {%- set sql -%}
+        insert into control.erasure_confirmations
+        {%- for request_id, rows in found | dictsort %}
+        select
+            {{ dbt.string_literal(request_id) }},
+            'warehouse',
+            {{ dbt.string_literal(object_name) }},
+            cast({{ rows | int }} as bigint),
+            cast(null as integer),
+            'confirmed',
+            current_timestamp,
+            {{ dbt.string_literal(detail) }},
+            current_timestamp,
+            {{ dbt.string_literal(pass_id) }}
+        {{- "\n        union all" if not loop.last }}
+        {%- endfor %}
+    {%- endset -%}
+    {{ return(sql if found else "select 1") }}
+{%- endmacro %}
+
+
+{#- A session's temporary relation: a table on DuckDB, a view on Spark. -#}
+{% macro create_temporary_relation_as(name, sql) -%}
+    {{ return(adapter.dispatch('create_temporary_relation_as')(name, sql)) }}
+{%- endmacro %}
+
+{% macro default__create_temporary_relation_as(name, sql) -%}
+    create or replace temporary table {{ name }} as {{ sql }}
+{%- endmacro %}
+
+{% macro spark__create_temporary_relation_as(name, sql) -%}
+    create or replace temporary view {{ name }} as {{ sql }}
 {%- endmacro %}

@@ -1,0 +1,62 @@
+{#-
+    Spark's Parquet tables have no DELETE or UPDATE, and Spark cannot
+    overwrite a table in the statement that reads it: the rows to keep
+    (`keep_sql`, a query of the table's columns in the table's order, e.g.
+    `select * from <relation> where …`) are written to a staging table
+    <identifier>__rewrite, then overwritten into the relation from there,
+    and the staging table is dropped.
+
+    Partitioned by `partition_by`: only `partitions` (YYYY-MM-DD) are
+    replaced (dynamic overwrite); one of them the query keeps no row of is
+    emptied. Otherwise the whole table is replaced. A relation that is an
+    external table (a lake folder) has its files replaced in that folder.
+
+    Plain Parquet has no transactions: a run that dies after the overwrite
+    began leaves the staging table behind, and the next run stops on it
+    rather than drop the only copy of the rows kept.
+-#}
+{% macro spark_rewrite_table(relation, keep_sql, partition_by=none, partitions=[]) -%}
+    {%- for value in partitions
+        if not modules.re.match('^[0-9]{4}-[0-9]{2}-[0-9]{2}$', value | string) -%}
+        {{ exceptions.raise_compiler_error(
+            "spark_rewrite_table: expected YYYY-MM-DD partitions, got '"
+            ~ value ~ "'") }}
+    {%- endfor -%}
+    {%- set stage = relation.incorporate(path={
+        'identifier': relation.identifier ~ '__rewrite'}) -%}
+    {%- if load_relation(stage) is not none -%}
+        {{ exceptions.raise_compiler_error(
+            "spark_rewrite_table: " ~ stage ~ " exists: an earlier rewrite of "
+            ~ relation ~ " did not finish, and the rows it kept may be only"
+            ~ " there. Check it, `insert overwrite` " ~ relation ~ " from it if"
+            ~ " its partitions lack rows, then drop it; nothing was changed") }}
+    {%- endif -%}
+    {%- do run_query('create table ' ~ stage ~ ' using parquet as '
+        ~ keep_sql) -%}
+    {%- if partition_by -%}
+        {%- do run_query(
+            'set spark.sql.sources.partitionOverwriteMode = dynamic') -%}
+        {%- do run_query(
+            'insert overwrite table ' ~ relation ~ ' partition ('
+            ~ partition_by ~ ') select * from ' ~ stage) -%}
+        {%- set kept = run_query(
+            'select distinct cast(' ~ partition_by ~ ' as string) from '
+            ~ stage).columns[0].values() | list -%}
+        {%- set data_columns = [] -%}
+        {%- for column in adapter.get_columns_in_relation(relation)
+            if column.name != partition_by -%}
+            {%- do data_columns.append(adapter.quote(column.name)) -%}
+        {%- endfor -%}
+        {%- for value in partitions if value | string not in kept -%}
+            {%- do run_query(
+                'insert overwrite table ' ~ relation ~ ' partition ('
+                ~ partition_by ~ ' = ' ~ dbt.string_literal(value)
+                ~ ') select ' ~ data_columns | join(', ') ~ ' from '
+                ~ stage ~ ' where false') -%}
+        {%- endfor -%}
+    {%- else -%}
+        {%- do run_query('insert overwrite table ' ~ relation
+            ~ ' select * from ' ~ stage) -%}
+    {%- endif -%}
+    {%- do run_query('drop table if exists ' ~ stage) -%}
+{%- endmacro %}
