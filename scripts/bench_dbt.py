@@ -42,25 +42,33 @@ DBT = Path(sys.executable).parent / "dbt"
 START = dt.date(2025, 1, 1)
 
 
-def dbt_build(work: Path, *args: str) -> tuple[float, dict[str, float]]:
-    """Run `dbt build` on work/lake and work/warehouse.duckdb: (wall seconds, model -> seconds)."""
+def run_dbt(work: Path, *args: str) -> tuple[float, dict[str, float]]:
+    """Run dbt (`args`, e.g. "build") from work, on work/lake, work/warehouse.duckdb and, on the
+    spark target, work/spark-warehouse (its metastore in work): (wall seconds, model -> seconds).
+    """
     env = dict(
         os.environ,
         EVENTLAKE_LAKE_DIR=str(work / "lake"),
         EVENTLAKE_WAREHOUSE=str(work / "warehouse.duckdb"),
+        EVENTLAKE_SPARK_WAREHOUSE=str(work / "spark-warehouse"),
         DBT_TARGET_PATH=str(work / "target"),
         DBT_LOG_PATH=str(work / "logs"),
     )
+    work.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     done = subprocess.run(
-        [str(DBT), "build", "--profiles-dir", ".", "--project-dir", ".", *args],
-        cwd=REPO, env=env, capture_output=True, text=True,
+        [str(DBT), *args, "--profiles-dir", str(REPO), "--project-dir", str(REPO)],
+        cwd=work, env=env, capture_output=True, text=True,
     )  # fmt: skip
     wall = time.perf_counter() - started
     if done.returncode != 0:
-        sys.exit(f"dbt build failed:\n{done.stdout[-4000:]}")
+        sys.exit(f"dbt {' '.join(args[:2])} failed:\n{done.stdout[-4000:]}")
     results = json.loads((work / "target" / "run_results.json").read_text())["results"]
     return wall, {r["unique_id"].split(".")[-1]: r["execution_time"] for r in results}
+
+
+def dbt_build(work: Path, *args: str) -> tuple[float, dict[str, float]]:
+    return run_dbt(work, "build", *args)
 
 
 def lake_of(work: Path, days: int, per_day: int) -> None:

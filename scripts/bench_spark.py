@@ -18,47 +18,21 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import os
 import shutil
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import duckdb
+from bench_dbt import run_dbt as dbt
 
 from eventlake.erasure.lake_rewrite import Subject, erase_from_lake
 from eventlake.erasure.subjects import subject_hash
 from eventlake.generator import GeneratorConfig
 from eventlake.rawlake import write_raw_lake
 
-REPO = Path(__file__).resolve().parents[1]
-DBT = Path(sys.executable).parent / "dbt"
 SELECTION = ["+fct_events", "agg_events_daily", "user_features"]
 KEY = "eventlake-dev-key"
-
-
-def dbt(work: Path, *args: str) -> tuple[float, dict[str, float]]:
-    """dbt on work/lake, work's warehouse and metastore: (wall seconds, model -> seconds)."""
-    env = dict(
-        os.environ,
-        EVENTLAKE_LAKE_DIR=str(work / "lake"),
-        EVENTLAKE_WAREHOUSE=str(work / "warehouse.duckdb"),
-        EVENTLAKE_SPARK_WAREHOUSE=str(work / "spark-warehouse"),
-        DBT_TARGET_PATH=str(work / "target"),
-        DBT_LOG_PATH=str(work / "logs"),
-    )
-    started = time.perf_counter()
-    done = subprocess.run(
-        [str(DBT), *args, "--profiles-dir", str(REPO), "--project-dir", str(REPO)],
-        cwd=work, env=env, capture_output=True, text=True,
-    )  # fmt: skip
-    wall = time.perf_counter() - started
-    if done.returncode != 0:
-        sys.exit(f"dbt {' '.join(args[:2])} failed:\n{done.stdout[-4000:]}")
-    results = json.loads((work / "target" / "run_results.json").read_text())["results"]
-    return wall, {r["unique_id"].split(".")[-1]: r["execution_time"] for r in results}
 
 
 def main() -> None:

@@ -39,6 +39,7 @@ SELECTION = [
     "int_users__last_seen",
     "fraud_user_velocity",
 ]
+GENERATE = [str(BIN / "eventlake"), "generate-lake", "--start-date", "2026-01-10"]
 # Table -> (partitioned by event_date on Spark, columns compared rounded: DuckDB's float is
 # 4 bytes, Spark's double 8).
 TABLES = {
@@ -81,6 +82,19 @@ def build(work: Path, lake: Path, *target: str, selection: list[str] = SELECTION
     dbt(work, lake, "run", "--select", *selection, *target)
 
 
+def two_targets(tmp_path: Path, events: int, selection: list[str] = SELECTION) -> tuple[Path, Path]:
+    """A generated lake of 3 days from 2026-01-10, copied: built on DuckDB in tmp/duckdb and on
+    Spark in tmp/spark (each folder holds its lake, warehouse and metastore)."""
+    duck, spark = tmp_path / "duckdb", tmp_path / "spark"
+    duck.mkdir()
+    spark.mkdir()
+    run(duck, duck / "lake", *GENERATE, "--events", str(events), "--days", "3")
+    shutil.copytree(duck / "lake" / "raw", spark / "lake" / "raw")
+    build(duck, duck / "lake", selection=selection)
+    build(spark, spark / "lake", "--target", "spark", selection=selection)
+    return duck, spark
+
+
 def differences(duck: Path, spark: Path, lake_duck: Path, lake_spark: Path) -> dict[str, list]:
     """Per compared object, the rows one target has and the other has not (both ways)."""
     con = duckdb.connect()
@@ -119,22 +133,14 @@ def differences(duck: Path, spark: Path, lake_duck: Path, lake_spark: Path) -> d
 
 
 def test_spark_builds_the_same_marts_as_duckdb(tmp_path: Path) -> None:
-    duck, spark = tmp_path / "duckdb", tmp_path / "spark"
+    duck, spark = two_targets(tmp_path, 20000)
     lake_duck, lake_spark = duck / "lake", spark / "lake"
-    duck.mkdir()
-    spark.mkdir()
-    generate = [str(BIN / "eventlake"), "generate-lake", "--start-date", "2026-01-10"]
-    run(duck, lake_duck, *generate, "--events", "20000", "--days", "3")
-    shutil.copytree(lake_duck / "raw", lake_spark / "raw")
-
-    build(duck, lake_duck)
-    build(spark, lake_spark, "--target", "spark")
     assert differences(duck, spark, lake_duck, lake_spark) == {
         name: [] for name in ["fct_events", *TABLES]
     }
 
     # A new day, and a file of an older date replayed (its date is rewritten): incremental on both.
-    run(duck, lake_duck, *generate[:2], "--events", "5000", "--append")
+    run(duck, lake_duck, *GENERATE[:2], "--events", "5000", "--append")
     older = sorted((lake_duck / "raw" / "events" / "event_date=2026-01-11").glob("*.parquet"))[0]
     shutil.copy(older, older.with_name("replay-" + older.name))
     shutil.rmtree(lake_spark / "raw")
@@ -182,16 +188,9 @@ def spark_statuses(spark: Path) -> dict[tuple[str, str], tuple[str, int | None]]
 def test_erasure_on_spark_rewrites_the_subjects_partitions_and_matches_duckdb(
     tmp_path: Path,
 ) -> None:
-    duck, spark = tmp_path / "duckdb", tmp_path / "spark"
-    lake_duck, lake_spark = duck / "lake", spark / "lake"
-    duck.mkdir()
-    spark.mkdir()
-    generate = [str(BIN / "eventlake"), "generate-lake", "--start-date", "2026-01-10"]
-    run(duck, lake_duck, *generate, "--events", "8000", "--days", "3")
-    shutil.copytree(lake_duck / "raw", lake_spark / "raw")
     selection = [*SELECTION, "training_events", "fct_events_recent", "events"]
-    build(duck, lake_duck, selection=selection)
-    build(spark, lake_spark, "--target", "spark", selection=selection)
+    duck, spark = two_targets(tmp_path, 8000, selection)
+    lake_duck, lake_spark = duck / "lake", spark / "lake"
 
     # The most active user, on every date; and a request for someone never seen.
     user = duckdb.sql(
@@ -287,16 +286,9 @@ def test_erasure_on_spark_rewrites_the_subjects_partitions_and_matches_duckdb(
 def test_retention_on_spark_drops_the_expired_partitions_and_matches_duckdb(
     tmp_path: Path,
 ) -> None:
-    duck, spark = tmp_path / "duckdb", tmp_path / "spark"
-    lake_duck, lake_spark = duck / "lake", spark / "lake"
-    duck.mkdir()
-    spark.mkdir()
-    generate = [str(BIN / "eventlake"), "generate-lake", "--start-date", "2026-01-10"]
-    run(duck, lake_duck, *generate, "--events", "6000", "--days", "3")
-    shutil.copytree(lake_duck / "raw", lake_spark / "raw")
     selection = [*SELECTION, "fct_events_recent"]
-    build(duck, lake_duck, selection=selection)
-    build(spark, lake_spark, "--target", "spark", selection=selection)
+    duck, spark = two_targets(tmp_path, 6000, selection)
+    lake_duck, lake_spark = duck / "lake", spark / "lake"
 
     # Keep one day (and rollups one day): 2026-01-10 expires, in the lake and the warehouse.
     config = RetentionConfig(keep_days=1, rollup_keep_days=1)

@@ -70,9 +70,10 @@
             {{ dbt.string_literal(pass_id) }}
         from {{ subjects }}
         where true
-        {%- if only is not none %}
-            and request_id in ({{ erasure_date_list(only) if only
-                else "select null where false" }})
+        {%- if only is not none and only %}
+            and request_id in ({{ erasure_date_list(only) }})
+        {%- elif only is not none %}
+            and false
         {%- endif %}
         {%- if exclude %}
             and request_id not in ({{ erasure_date_list(exclude) }})
