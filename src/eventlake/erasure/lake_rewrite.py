@@ -469,6 +469,14 @@ def _age(path: Path, now: float) -> float:
         return 0.0
 
 
+def _drop_stale_checksum(path: Path) -> None:
+    """A file Spark wrote through Hadoop's local filesystem has a checksum beside it,
+    `.<name>.crc`; once the file is rewritten (or unlinked) the checksum is stale, and Hadoop
+    refuses to read a file whose checksum does not match. Without one it reads the file
+    unchecked, so the stale checksum goes."""
+    path.with_name(f".{path.name}.crc").unlink(missing_ok=True)
+
+
 def _execute(
     files: list[_File],
     people: _People,
@@ -503,6 +511,8 @@ def _execute(
         if removed and not dry_run:  # emptied, or a temporary file
             item.path.unlink(missing_ok=True)
             touched.add(item.path.parent)
+        if not dry_run:
+            _drop_stale_checksum(item.path)
         outcome.files_removed += removed
         outcome.files_rewritten += not removed
         if item.partition is not None:
