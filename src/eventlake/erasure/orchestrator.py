@@ -12,6 +12,9 @@
    meta.subject_key and marks the rewritten fct_events dates; `dbt build` recomputes those
    dates in the rollups, and `confirm_erasure_recomputes` confirms them; the DuckDB file is
    rewritten so the deleted rows leave it.
+   On another dbt target (EVENTLAKE_DBT_TARGET=spark) the requests are also recorded in that
+   target's own control plane (subject hashes only), and its confirmations are copied into the
+   DuckDB control plane, which stays the ledger `eventlake erasure status` and `audit` read.
 4. Steps that complete later stay pending and a later pass confirms them: the Kafka topics
    (their retention must pass) and the streaming stores (they confirm on their topic).
 5. Commit the topics' offsets. A pass that fails before this reads the same requests again;
@@ -59,6 +62,13 @@ class ErasureConfig:
     """EVENTLAKE_ERASURE_STREAM_STORES: comma-separated streaming stores that must confirm on
     the confirmations topic before a request is complete (`eventlake stream online|fraud`
     confirm there); set it empty where those consumers do not run."""
+    dbt_target: str | None = None
+    """EVENTLAKE_DBT_TARGET: the profiles.yml output whose models the pass erases; unset (or
+    `dev`) is the profile's default, DuckDB, whose control plane is the ledger. Another output
+    (`spark`) has a control plane of its own: the pass records the requests there too and copies
+    its confirmations into the ledger (the DuckDB file at EVENTLAKE_WAREHOUSE). A local Spark
+    session keeps its metastore in the project directory and its tables in
+    EVENTLAKE_SPARK_WAREHOUSE, as `dbt build --target spark` run from there does."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> ErasureConfig:
@@ -74,7 +84,19 @@ class ErasureConfig:
                 if stores is not None
                 else cls.stream_stores
             ),
+            dbt_target=_target(env.get("EVENTLAKE_DBT_TARGET")),
         )
+
+
+LEDGER_TARGET = "dev"
+"""profiles.yml's default output: DuckDB, whose control plane (EVENTLAKE_WAREHOUSE) is the
+ledger of every pass."""
+
+
+def _target(value: str | None) -> str | None:
+    """None for the ledger's own target: its control plane needs no copying."""
+    value = (value or "").strip()
+    return None if value in ("", LEDGER_TARGET) else value
 
 
 @dataclass
@@ -93,10 +115,15 @@ class PassReport:
 
 
 class Dbt:
-    """dbt run from the project directory on this lake, warehouse and subject-hash key."""
+    """dbt run from the project directory on this lake, warehouse and subject-hash key; on
+    `target` when given, else the profile's default. The environment is passed through
+    (EVENTLAKE_SPARK_WAREHOUSE, DBT_TARGET_PATH, ...)."""
 
-    def __init__(self, settings: Settings, project_dir: Path | None = None) -> None:
+    def __init__(
+        self, settings: Settings, project_dir: Path | None = None, target: str | None = None
+    ) -> None:
         self.project_dir = project_dir
+        self.target = target
         self.env = dict(
             os.environ,
             EVENTLAKE_LAKE_DIR=str(settings.lake_dir),
@@ -105,8 +132,14 @@ class Dbt:
         )
 
     def __call__(self, *args: str, check: bool = True) -> bool:
+        return self.run(*args, check=check).returncode == 0
+
+    def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        """The finished invocation (its stdout for `dbt show`); raises on failure if check."""
         argv = [dbt_executable(), *args, *DBT_FLAGS]
-        log.info("dbt %s", " ".join(args[:2]))
+        if self.target is not None:
+            argv += ["--target", self.target]
+        log.info("dbt %s%s", " ".join(args[:2]), f" (target {self.target})" if self.target else "")
         done = subprocess.run(
             argv, cwd=self.project_dir, env=self.env, capture_output=True, text=True
         )
@@ -115,7 +148,95 @@ class Dbt:
                 f"dbt {' '.join(args[:2])} failed (exit {done.returncode}):\n"
                 + (done.stdout[-3000:] + done.stderr[-1000:]).strip()
             )
-        return done.returncode == 0
+        return done
+
+
+class TargetControlPlane:
+    """A dbt target with a control plane of its own (Spark): the pass records its requests
+    there, since erase_subjects reads the subjects from it, and copies what that target
+    confirms into the ledger, since `eventlake erasure status` and `audit` read the ledger
+    only. Each copy takes the rows recorded since the previous one began, so no row is
+    copied twice or missed; the two clocks are this machine's (a remote cluster's clock must
+    agree with it to the read's precision)."""
+
+    def __init__(self, dbt: Dbt, warehouse: Path, since: datetime) -> None:
+        self.dbt = dbt
+        self.warehouse = warehouse
+        self.since = since
+
+    def record_requests(self, hashes: Mapping[str, str], window_days: int) -> None:
+        """request_id -> subject hash into the target's requests and suppression list."""
+        requests = [{"request_id": r, "subject_hash": h} for r, h in sorted(hashes.items())]
+        arguments = {"requests": requests, "window_days": window_days}
+        self.dbt("run-operation", "record_erasure_requests", "--args", json.dumps(arguments))
+
+    def copy_confirmations(self) -> int:
+        """The target's confirmations since the last copy, into the ledger; returns how many.
+        Each keeps its pass id and the instant the target recorded it (the ledger's latest word
+        per step is the latest recorded)."""
+        began = datetime.now(UTC)
+        rows = read_target_confirmations(self.dbt, self.since)
+        by_instant: dict[datetime, list[Confirmation]] = {}
+        for recorded_at, confirmation in rows:
+            by_instant.setdefault(recorded_at, []).append(confirmation)
+        with control.connect(self.warehouse) as connection:
+            for recorded_at, confirmations in sorted(by_instant.items()):
+                control.record_confirmations(connection, confirmations, recorded_at)
+        self.since = began
+        log.info("%d confirmation(s) copied from target %s", len(rows), self.dbt.target)
+        return len(rows)
+
+
+def read_target_confirmations(dbt: Dbt, since: datetime) -> list[tuple[datetime, Confirmation]]:
+    """(recorded_at, confirmation) of the target's control.erasure_confirmations rows recorded
+    at or after `since`, by the macro erasure_confirmations_since through `dbt show`."""
+    instant = since.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+    done = dbt.run(
+        "show",
+        "--inline",
+        f"{{{{ erasure_confirmations_since('{instant}') }}}}",
+        "--output",
+        "json",
+        "--limit",
+        "-1",
+        "--log-format",
+        "json",
+        "--log-format-file",
+        "debug",  # the log file as every other invocation writes it
+    )
+    return [_target_confirmation(row) for row in shown_rows(done.stdout)]
+
+
+def shown_rows(stdout: str) -> list[dict]:
+    """The rows of `dbt show --output json --log-format json`: every stdout line is a JSON log
+    event, and the ShowNode event carries the result as JSON text in data.preview."""
+    for line in stdout.splitlines():
+        try:
+            event = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(event, dict) and event.get("info", {}).get("name") == "ShowNode":
+            return json.loads(event["data"]["preview"])
+    raise ErasureError(f"dbt show printed no result:\n{stdout[-3000:]}")
+
+
+def _target_confirmation(row: Mapping) -> tuple[datetime, Confirmation]:
+    return _instant(row["recorded_at"]), Confirmation(
+        row["request_id"],
+        row["store"],
+        row["object"],
+        row["status"],
+        rows_deleted=None if row["rows_deleted"] is None else int(row["rows_deleted"]),
+        files_rewritten=None if row["files_rewritten"] is None else int(row["files_rewritten"]),
+        confirmed_at=None if row["confirmed_at"] is None else _instant(row["confirmed_at"]),
+        detail=row["detail"] or "",
+        pass_id=row["pass_id"] or "",
+    )
+
+
+def _instant(text: str) -> datetime:
+    """erasure_instant_text's 'YYYY-MM-DD HH:MM:SS.ffffff', which is UTC."""
+    return datetime.strptime(text, "%Y-%m-%d %H:%M:%S.%f").replace(tzinfo=UTC)
 
 
 def process(
@@ -128,10 +249,15 @@ def process(
     project_dir: Path | None = None,
 ) -> PassReport:
     """Run one pass (see the module docstring); returns what it did."""
-    now = now or datetime.now(UTC)
+    began = datetime.now(UTC)  # the clock another target stamps its confirmations by
+    now = now or began
     report = PassReport(f"pass-{now:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}", dry_run)
-    dbt = Dbt(settings, project_dir)
+    dbt = Dbt(settings, project_dir, config.dbt_target)
+    target = None
     topics.ensure_erasure_topics(settings)
+    if config.dbt_target is not None:
+        Dbt(settings, project_dir)("run-operation", "setup_control_plane")  # the ledger's
+        target = TargetControlPlane(dbt, settings.warehouse, began)
     dbt("run-operation", "setup_control_plane")
     with (
         topics.read_requests(settings) as (requests, commit_requests),
@@ -141,11 +267,13 @@ def process(
         report.requests_rejected = requests.rejected
         report.confirmations_collected = len(confirmations.items)
         with maintenance_lock(settings.lake_dir):
-            subjects = _intake(settings, config, requests.items, confirmations.items, now, report)
+            subjects = _intake(
+                settings, config, target, requests.items, confirmations.items, now, report
+            )
             if subjects:
-                _erase(settings, dbt, subjects, now, report)
+                _erase(settings, dbt, target, subjects, now, report)
             if not dry_run:
-                _complete(settings, config, dbt, build, now, report)
+                _complete(settings, config, dbt, target, build, now, report)
         if not dry_run:
             commit_requests()
             commit_confirmations()
@@ -155,6 +283,7 @@ def process(
 def _intake(
     settings: Settings,
     config: ErasureConfig,
+    target: TargetControlPlane | None,
     requests: Sequence[ErasureRequest],
     confirmations: Sequence[Confirmation],
     now: datetime,
@@ -186,6 +315,8 @@ def _intake(
             control.record_confirmations(
                 connection, _awaited_steps(settings, config, hashes, now, report.pass_id), now
             )
+    if hashes and target is not None:
+        target.record_requests(hashes, config.window_days)
     if hashes:
         suppression.publish(settings.lake_dir, hashes.values(), now)
     return [
@@ -231,7 +362,12 @@ def _awaited_steps(
 
 
 def _erase(
-    settings: Settings, dbt: Dbt, subjects: list[Subject], now: datetime, report: PassReport
+    settings: Settings,
+    dbt: Dbt,
+    target: TargetControlPlane | None,
+    subjects: list[Subject],
+    now: datetime,
+    report: PassReport,
 ) -> None:
     """The lake's files, then every model (dbt), for all the pass's subjects at once."""
     lake = erase_from_lake(settings.lake_dir, subjects, dry_run=report.dry_run)
@@ -252,23 +388,11 @@ def _erase(
         }
     )
     if not report.dry_run:
-        storage = [
-            Confirmation(
-                request_id,
-                "warehouse_storage",
-                settings.warehouse.name,
-                PENDING,
-                detail="deleted rows stay in the DuckDB file's blocks until it is rewritten",
-                pass_id=report.pass_id,
-            )
-            for request_id in request_ids
-        ]
+        steps = _lake_confirmations(lake, request_ids, now, report.pass_id)
+        if target is None:
+            steps += _storage_steps(settings, request_ids, report.pass_id)
         with control.connect(settings.warehouse) as connection:
-            control.record_confirmations(
-                connection,
-                _lake_confirmations(lake, request_ids, now, report.pass_id) + storage,
-                now,
-            )
+            control.record_confirmations(connection, steps, now)
     arguments = {
         "request_ids": request_ids,
         "dry_run": report.dry_run,
@@ -276,8 +400,46 @@ def _erase(
         "recompute_requests": recompute,
         "pass_id": report.pass_id,
     }
-    dbt("run-operation", "erase_subjects", "--args", json.dumps(arguments))
+    if target is not None and report.dry_run:
+        # A dry run records nothing on the target, and erase_subjects reads the subjects from
+        # the target's own control plane: only the lake's counts are taken.
+        log.info("dry run: the models of target %s are not counted", target.dbt.target)
+    else:
+        dbt("run-operation", "erase_subjects", "--args", json.dumps(arguments))
+        if target is not None:
+            target.copy_confirmations()
     report.erased = request_ids
+
+
+def _storage_steps(
+    settings: Settings, request_ids: Sequence[str], pass_id: str
+) -> list[Confirmation]:
+    """The DuckDB file's rewrite, pending until _complete has done it. Only on the DuckDB
+    target: on another one (Spark) the DuckDB file holds the control plane alone (subject
+    hashes, kept by design), never a model's rows, so no deleted row can linger in its blocks
+    and there is no step to record; the target's files are rewritten by erase_subjects
+    (Spark's `insert overwrite` writes new Parquet files), which confirms each object."""
+    return [
+        Confirmation(
+            request_id,
+            "warehouse_storage",
+            settings.warehouse.name,
+            PENDING,
+            detail="deleted rows stay in the DuckDB file's blocks until it is rewritten",
+            pass_id=pass_id,
+        )
+        for request_id in request_ids
+    ]
+
+
+def _build_exclusions(target: TargetControlPlane | None) -> tuple[str, ...]:
+    """What the Spark target cannot build (README, "Not yet on Spark"): the unit tests (DuckDB
+    literals) and the snapshot (dbt-spark snapshots need Delta, Iceberg or Hudi), with its data
+    tests. Left in, a unit test's failure would skip every model downstream, the rollups the
+    pass waits for included, and the build would never succeed."""
+    if target is None:
+        return ()
+    return ("--exclude", "resource_type:snapshot", "resource_type:unit_test")
 
 
 def _kafka_object(settings: Settings) -> str:
@@ -319,16 +481,19 @@ def _complete(
     settings: Settings,
     config: ErasureConfig,
     dbt: Dbt,
+    target: TargetControlPlane | None,
     build: bool,
     now: datetime,
     report: PassReport,
 ) -> None:
     """Recompute the rollups, reclaim the warehouse's storage, confirm what time has done."""
     if build:
-        report.build_ok = dbt("build", check=False)
+        report.build_ok = dbt("build", *_build_exclusions(target), check=False)
         if not report.build_ok:
             log.warning("dbt build failed: the rollups' erasure steps stay pending")
     dbt("run-operation", "confirm_erasure_recomputes")
+    if target is not None:
+        target.copy_confirmations()
     with control.connect(settings.warehouse) as connection:
         pending_storage = sorted(
             {r for r, _, _ in control.pending_steps(connection, "warehouse_storage")}
