@@ -72,6 +72,7 @@ def spark_settings(settings, tmp_path, monkeypatch):
 
 
 def spark_dbt(settings, project: Path, *args: str) -> None:
+    """dbt on the Spark target from the project's folder, as the orchestrator runs it there."""
     env = dict(
         os.environ,
         EVENTLAKE_LAKE_DIR=str(settings.lake_dir),
