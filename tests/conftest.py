@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import socket
 import uuid
 from pathlib import Path
@@ -46,3 +47,17 @@ def settings(bootstrap: str, tmp_path: Path) -> Settings:
 @pytest.fixture
 def loader_config() -> LoaderConfig:
     return LoaderConfig(batch_size=5_000)
+
+
+@pytest.fixture
+def erasure_settings(settings: Settings, tmp_path: Path, monkeypatch) -> Settings:
+    """Settings for an erasure pass: topics of its own, the dev subject-hash key, and dbt's
+    target and logs in the test's folder."""
+    monkeypatch.setenv("DBT_TARGET_PATH", str(tmp_path / "target"))
+    monkeypatch.setenv("DBT_LOG_PATH", str(tmp_path / "logs"))
+    return dataclasses.replace(
+        settings,
+        erasure_topic=f"{settings.topic}-erasure",
+        confirmation_topic=f"{settings.topic}-confirmations",
+        subject_hash_key="eventlake-dev-key",
+    )

@@ -36,18 +36,6 @@ pytestmark = [pytest.mark.broker, pytest.mark.slow]
 KEY = "eventlake-dev-key"
 
 
-@pytest.fixture
-def erasure_settings(settings, tmp_path, monkeypatch):
-    monkeypatch.setenv("DBT_TARGET_PATH", str(tmp_path / "target"))
-    monkeypatch.setenv("DBT_LOG_PATH", str(tmp_path / "logs"))
-    return dataclasses.replace(
-        settings,
-        erasure_topic=f"{settings.topic}-erasure",
-        confirmation_topic=f"{settings.topic}-confirmations",
-        subject_hash_key=KEY,
-    )
-
-
 def user(number: int) -> str:
     return f"user-{number % 997}"  # tests.support.event's user ids
 

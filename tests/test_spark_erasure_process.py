@@ -9,7 +9,6 @@ Slow (a JVM per dbt invocation on Spark); needs the `spark` extra and Java: `mak
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import shutil
 import subprocess
@@ -60,15 +59,9 @@ def project(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def spark_settings(settings, tmp_path, monkeypatch):
+def spark_settings(erasure_settings, tmp_path, monkeypatch):
     monkeypatch.setenv("EVENTLAKE_SPARK_WAREHOUSE", str(tmp_path / "spark-warehouse"))
-    monkeypatch.setenv("DBT_TARGET_PATH", str(tmp_path / "target"))
-    monkeypatch.setenv("DBT_LOG_PATH", str(tmp_path / "logs"))
-    return dataclasses.replace(
-        settings,
-        erasure_topic=f"{settings.topic}-erasure",
-        confirmation_topic=f"{settings.topic}-confirmations",
-    )
+    return erasure_settings
 
 
 def spark_dbt(settings, project: Path, *args: str) -> None:

@@ -65,21 +65,8 @@
     {%- endcall %}
 
     {#- The partitions to write: their input changed since last written. -#}
-    {%- set changes = lake_partitions_changes(changed_in, partition_by) -%}
-    {%- set plan_sql -%}
-        select
-            cast(changes.{{ partition_by }} as varchar),
-            changes.changed_at
-        from ({{ changes }}) as changes
-        {%- if not full_refresh %}
-        left join {{ state }} as state
-            on changes.{{ partition_by }} = state.{{ partition_by }}
-        where state.input_changed_at is null
-            or changes.changed_at > state.input_changed_at
-        {%- endif %}
-        order by 1
-    {%- endset -%}
-    {%- set plan = run_query(plan_sql) -%}
+    {%- set plan = run_query(lake_partitions_plan(
+        changed_in, partition_by, state, full_refresh)) -%}
     {{ log("lake_partitions: " ~ this.identifier ~ " writes "
         ~ plan.rows | length ~ " partition(s)"
         ~ (" (full refresh)" if full_refresh else ""), info=True) }}

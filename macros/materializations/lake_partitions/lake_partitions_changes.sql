@@ -31,3 +31,25 @@
     {%- endif %}
     group by 1
 {%- endmacro %}
+
+
+{#-
+    The partitions a lake_partitions build writes, as (partition value as
+    text, changed_at) ordered by value: every input partition on a full
+    refresh, else those whose input changed since the state table last
+    recorded them.
+-#}
+{% macro lake_partitions_plan(changed_in, partition_by, state, full_refresh) -%}
+    {%- set changes = lake_partitions_changes(changed_in, partition_by) -%}
+    select
+        cast(changes.{{ partition_by }} as {{ dbt.type_string() }}),
+        changes.changed_at
+    from ({{ changes }}) as changes
+    {%- if not full_refresh %}
+    left join {{ state }} as state
+        on changes.{{ partition_by }} = state.{{ partition_by }}
+    where state.input_changed_at is null
+        or changes.changed_at > state.input_changed_at
+    {%- endif %}
+    order by 1
+{%- endmacro %}

@@ -46,18 +46,9 @@
 
     {#- The partitions to write: their input changed since last written. -#}
     {%- set changes = lake_partitions_changes(changed_in, partition_by) -%}
-    {%- set plan_sql -%}
-        select cast(changes.{{ partition_by }} as string)
-        from ({{ changes }}) as changes
-        {%- if not full_refresh %}
-        left join {{ state }} as state
-            on changes.{{ partition_by }} = state.{{ partition_by }}
-        where state.input_changed_at is null
-            or changes.changed_at > state.input_changed_at
-        {%- endif %}
-        order by 1
-    {%- endset -%}
-    {%- set dates = run_query(plan_sql).columns[0].values() | list -%}
+    {%- set dates = run_query(lake_partitions_plan(
+        changed_in, partition_by, state, full_refresh)
+    ).columns[0].values() | list -%}
     {{ log("lake_partitions: " ~ this.identifier ~ " writes "
         ~ dates | length ~ " partition(s)"
         ~ (" (full refresh)" if full_refresh else ""), info=True) }}
