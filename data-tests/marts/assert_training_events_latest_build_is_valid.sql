@@ -1,19 +1,10 @@
 {#-
-    training_events, over the partitions its latest build wrote (listed in
-    its state table, read with lake_table: one build's files, not the
-    history): event_id is a key, user_key is a 64-character keyed hash (no
+    training_events, over the partitions its latest build wrote
+    (latest_build_partitions, read with lake_table: not the history): event_id is a key, user_key is a 64-character keyed hash (no
     raw id leaks), and event_date is the UTC date of event_at. One row per
     failure.
 -#}
-{%- set written = [] -%}
-{%- set state = lake_partitions_state('training_events') -%}
-{%- if execute and load_relation(state) is not none -%}
-    {%- set written = run_query(
-        'select cast(event_date as ' ~ dbt.type_string() ~ ') from ' ~ state
-        ~ ' where invocation_id in (select invocation_id from ' ~ state
-        ~ ' order by built_at desc limit 1) order by 1'
-    ).columns[0].values() | list -%}
-{%- endif %}
+{%- set written = latest_build_partitions('training_events') %}
 
 with
 

@@ -4,7 +4,8 @@
     and by `eventlake erasure process`: the erasure plane (requests,
     per-store confirmations, the suppression list, and the status view the
     audit reads), and the watermarks incremental models keep of the lake
-    partitions they have consumed. Subjects are named by their keyed hash
+    partitions they have consumed. DuckLake has no keys: writers keep rows
+    unique themselves (anti-joins, delete then insert). Subjects are named by their keyed hash
     (subject_hash()); no table here holds a user id.
 -#}
 {% macro create_control_plane() -%}
@@ -14,11 +15,11 @@
 {% macro default__create_control_plane() -%}
     create schema if not exists control;
     create table if not exists control.erasure_suppressions (
-        subject_hash varchar primary key,
+        subject_hash varchar not null,
         suppressed_at timestamp with time zone
     );
     create table if not exists control.erasure_requests (
-        request_id varchar primary key,
+        request_id varchar not null,
         subject_hash varchar not null,
         requested_at timestamp with time zone,
         received_at timestamp with time zone not null,
@@ -40,8 +41,7 @@
         model_name varchar,
         upstream_name varchar,
         consumed_through timestamp with time zone,
-        updated_at timestamp with time zone,
-        primary key (model_name, upstream_name)
+        updated_at timestamp with time zone
     );
     {{ create_erasure_status_views() }}
 {%- endmacro %}

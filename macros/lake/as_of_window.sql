@@ -5,7 +5,7 @@
 
     as_of is var features_as_of when set (an ISO 8601 date or timestamp;
     without a zone it is UTC), else the newest `timestamp_column` of the
-    upstream: the newest partition is found in its state table and only that
+    upstream: the newest partition is found (newest_partition) and only that
     partition's files are read. Computed once at run time and returned as
     literals: the caller passes the dates to lake_table(), so the lake is
     read only in the window's folders, however long the history.
@@ -41,15 +41,7 @@
     {%- elif not execute -%}
         {{ return(empty) }}
     {%- else -%}
-        {%- set state = lake_partitions_state(upstream_name) -%}
-        {%- if load_relation(state) is none -%}
-            {{ return(empty) }}
-        {%- endif -%}
-        {%- set newest_date = run_query(
-            'select cast(max(' ~ partition_column ~ ') as ' ~ dbt.type_string()
-            ~ ') from '
-            ~ state ~ ' where rows_written > 0'
-        ).columns[0].values()[0] -%}
+        {%- set newest_date = newest_partition(upstream_name, partition_column) -%}
         {%- if newest_date is none -%}
             {{ return(empty) }}
         {%- endif -%}
@@ -96,4 +88,30 @@
         {{ return('cast(null as timestamp)') }}
     {%- endif -%}
     {{ return("cast('" ~ value.isoformat(sep=' ') ~ "' as timestamp)") }}
+{%- endmacro %}
+
+{#- The newest partition date (YYYY-MM-DD) holding rows of a model, or none. -#}
+{% macro newest_partition(model_name, partition_column='event_date') -%}
+    {%- if load_relation(ref(model_name)) is none -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {{ return(adapter.dispatch('newest_partition')(model_name, partition_column)) }}
+{%- endmacro %}
+
+{#- DuckLake keeps each file's partition value in its catalog. -#}
+{% macro default__newest_partition(model_name, partition_column) -%}
+    {{ return(run_query(
+        'select cast(max(' ~ partition_column ~ ') as ' ~ dbt.type_string()
+        ~ ') from ' ~ ref(model_name)).columns[0].values()[0]) }}
+{%- endmacro %}
+
+{% macro spark__newest_partition(model_name, partition_column) -%}
+    {%- set state = lake_partitions_state(model_name) -%}
+    {%- if load_relation(state) is none -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {{ return(run_query(
+        'select cast(max(' ~ partition_column ~ ') as ' ~ dbt.type_string()
+        ~ ') from ' ~ state ~ ' where rows_written > 0'
+    ).columns[0].values()[0]) }}
 {%- endmacro %}

@@ -1,11 +1,10 @@
 {#-
-    The partition dates (YYYY-MM-DD strings) of a lake_partitions model
-    (`upstream_name`, which the calling model must ref) written since the
-    calling model last consumed them: every date on a full build, only the
-    rewritten ones on an incremental run. Read at run time, so the caller can
-    filter on them as literals and the lake's files are pruned by date. Pair
-    it with the post-hook record_consumed_partitions(upstream_name), which
-    moves the watermark in the same transaction as the data.
+    The partition dates (YYYY-MM-DD strings) of `upstream_name` (which the
+    calling model must ref) changed since the calling model last consumed
+    them: every date on a full build, only the changed ones on an
+    incremental run. Read at run time, so the caller can filter on them as
+    literals and files are pruned by date. Pair it with the post-hook
+    record_consumed_partitions(upstream_name), which moves the watermark.
 -#}
 {% macro changed_partitions(upstream_name) -%}
     {%- if not execute -%}
@@ -14,10 +13,51 @@
     {%- if (ref(upstream_name) | string).startswith('__dbt__cte__') -%}
         {{ exceptions.raise_compiler_error(
             "changed_partitions: '" ~ upstream_name ~ "' is a unit test"
-            ~ " fixture, which has no state table: override the macro in the"
-            ~ " unit test (overrides: macros: {changed_partitions: ["
+            ~ " fixture, which has no change history: override the macro in"
+            ~ " the unit test (overrides: macros: {changed_partitions: ["
             ~ "'YYYY-MM-DD', ...]})") }}
     {%- endif -%}
+    {%- if load_relation(ref(upstream_name)) is none -%}
+        {{ return([]) }}
+    {%- endif -%}
+    {{ return(adapter.dispatch('changed_partitions')(upstream_name)) }}
+{%- endmacro %}
+
+{#-
+    DuckLake: the dates of the rows inserted into or deleted from the
+    upstream (ducklake_table_changes) since the watermark; every date the
+    upstream holds on a full build.
+-#}
+{% macro default__changed_partitions(upstream_name) -%}
+    {%- set upstream = ref(upstream_name) -%}
+    {%- set since = none -%}
+    {%- if is_incremental() -%}
+        {%- set since = run_query(
+            "select cast(max(consumed_through) as varchar)"
+            ~ " from control.model_watermarks where model_name = '"
+            ~ this.identifier ~ "' and upstream_name = '" ~ upstream_name
+            ~ "'").columns[0].values()[0] -%}
+    {%- endif -%}
+    {%- if since is none -%}
+        {%- set query = "select distinct cast(event_date as varchar) from "
+            ~ upstream ~ " order by 1" -%}
+    {%- else -%}
+        {%- set query -%}
+            select distinct cast(event_date as varchar)
+            from ducklake_table_changes(
+                '{{ upstream.database }}', '{{ upstream.schema }}',
+                '{{ upstream.identifier }}',
+                cast('{{ since }}' as timestamp with time zone),
+                now()
+            )
+            order by 1
+        {%- endset -%}
+    {%- endif -%}
+    {{ return(run_query(query).columns[0].values() | list) }}
+{%- endmacro %}
+
+{#- Spark: the upstream's lake_partitions state table. -#}
+{% macro spark__changed_partitions(upstream_name) -%}
     {%- set state = lake_partitions_state(upstream_name) -%}
     {%- if load_relation(state) is none -%}
         {{ return([]) }}

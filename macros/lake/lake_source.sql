@@ -1,10 +1,10 @@
 {#-
     source() for a table of the Parquet lake that may hold no file yet.
 
-    DuckDB's read_parquet() fails when its glob matches nothing, so on DuckDB
-    the source's `files_glob` meta is checked first; while it matches no file,
-    an empty relation typed from the source's column `data_type`s stands in,
-    and the build goes on with no rows. On Spark the source's folder is read
+    On DuckDB the build reads only the raw files it merges
+    (lake_files_to_merge): those that arrived since the last build, so its
+    cost follows what arrived, not the history. With none, an empty relation
+    typed from the source's column `data_type`s stands in. On Spark the source's folder is read
     as a Hive-partitioned Parquet table (event_date from the folder names,
     columns merged by name), with the file of each row as _source_file.
     Everywhere else (and in unit tests, where source() returns the fixture)
@@ -28,13 +28,23 @@
         | selectattr('source_name', 'equalto', source_name)
         | selectattr('name', 'equalto', table_name)
         | first -%}
-    {%- set files_glob = lake_source_glob(source_name, table_name) -%}
-
-    {%- set found = run_query(
-        'select count(*) from glob(' ~ dbt.string_literal(files_glob) ~ ')'
-    ).columns[0].values()[0] -%}
-    {%- if found > 0 -%}
-        {{ return(relation) }}
+    {%- set files = lake_files_to_merge() -%}
+    {%- if files -%}
+        {#- Those files only: no other footer is read, however long the
+            history. -#}
+        {%- set files_sql -%}
+            (select * from read_parquet(
+                [
+                {%- for path in files -%}
+                    {{ dbt.string_literal(path) }}{{ ", " if not loop.last }}
+                {%- endfor -%}
+                ],
+                hive_partitioning = true,
+                union_by_name = true,
+                filename = '_source_file'
+            ))
+        {%- endset -%}
+        {{ return(files_sql) }}
     {%- endif -%}
 
     {%- set columns = node.columns.values() | list -%}
@@ -42,14 +52,14 @@
         | list -%}
     {%- if not columns or untyped -%}
         {{ exceptions.raise_compiler_error(
-            "lake_source: to stand in for the empty lake, every column of '"
+            "lake_source: to stand in for no new file, every column of '"
             ~ source_name ~ "." ~ table_name ~ "' needs a data_type; missing: "
             ~ (untyped | join(', ') if columns else 'no columns declared')
         ) }}
     {%- endif -%}
     {{ log(
-        "lake_source: no file matches " ~ files_glob ~ "; "
-        ~ source_name ~ "." ~ table_name ~ " reads as empty",
+        "lake_source: no new file of " ~ source_name ~ "." ~ table_name
+        ~ " to merge; it reads as empty",
         info=True
     ) }}
     {%- set empty_sql -%}
@@ -61,6 +71,28 @@
         where false)
     {%- endset -%}
     {{ return(empty_sql) }}
+{%- endmacro %}
+
+{#-
+    The raw files a DuckDB build merges into fct_events, from the manifest
+    int_event_files__arrived: those that arrived in this invocation and were
+    not late, or, when fct_events is fully refreshed (a backfill), every
+    file recorded.
+-#}
+{% macro lake_files_to_merge() -%}
+    {%- set arrivals = ref('int_event_files__arrived') -%}
+    {%- if load_relation(arrivals) is none -%}
+        {{ return([]) }}
+    {%- endif -%}
+    {%- set query -%}
+        select file_path
+        from {{ arrivals }}
+        {%- if not flags.FULL_REFRESH %}
+        where invocation_id = '{{ invocation_id }}' and not is_late
+        {%- endif %}
+        order by 1
+    {%- endset -%}
+    {{ return(run_query(query).columns[0].values() | list) }}
 {%- endmacro %}
 
 {% macro spark__lake_source(source_name, table_name) -%}

@@ -1,11 +1,20 @@
 {#-
-    Lives in the lake (var lake_dir)/curated/fct_events/event_date=.../, not in
-    the warehouse; see the lake_partitions materialization. Each build
-    rewrites the dates whose raw files arrived (and were not late) since the
-    date was last written.
+    The facts, one row per event, in the DuckLake lakehouse, partitioned by
+    event_date and sorted for the BI filters. Each build appends the events
+    of the raw files that arrived since the last build (and were not late):
+    its cost follows what arrived, not the size of the day. A producer retry
+    repeats its event_time, so a new event already here from an earlier
+    build is found among the events of the same event-time hours, a
+    bounded, exact check (existing_events). One build's append is one
+    DuckLake commit: a reader sees the day before it or after it.
+
+    On Spark, the lake_partitions materialization rewrites the dates whose
+    raw files arrived, at lake/curated/fct_events/.
 -#}
 {{ config(
-    materialized='lake_partitions',
+    materialized=(
+        'lake_partitions' if target.type == 'spark' else 'incremental'),
+    incremental_strategy='append',
     partition_by='event_date',
     partitions_changed_in={
         'model': 'int_event_files__arrived',
@@ -18,6 +27,11 @@
 ) }}
 -- depends_on: {{ ref('int_event_files__arrived') }}
 
+{%- set merged_hours = none -%}
+{%- if is_incremental() and target.type != 'spark' -%}
+    {%- set merged_hours = event_hours_to_merge() -%}
+{%- endif %}
+
 with
 
 events as (
@@ -26,4 +40,35 @@ events as (
 
 )
 
+{%- if merged_hours is none %}
+
 select * from events
+order by {{ config.get('sort_by') | join(', ') }}
+
+{%- else %},
+
+existing_events as (
+
+    select event_id
+    from {{ this }}
+    where
+        {{ partition_filter('event_date', merged_hours.dates) }}
+        and event_at >= {{ merged_hours.first }}
+        and event_at < {{ merged_hours.last }}
+
+),
+
+new_events as (
+
+    select events.*
+    from events
+    left join existing_events
+        on events.event_id = existing_events.event_id
+    where existing_events.event_id is null
+
+)
+
+select * from new_events
+order by {{ config.get('sort_by') | join(', ') }}
+
+{%- endif %}

@@ -1,20 +1,26 @@
 {#-
-    The events as model training reads them: files in the lake at
-    (var lake_dir)/curated/training_events/event_date=.../, one folder per
-    date, with users and sessions pseudonymised by the keyed subject_hash().
-    The lake_partitions materialization writes only the dates fct_events
-    rewrote since they were last written here, narrowing the fct_events glob
-    of lake_table() to the date it writes. The column list is
-    explicit and on_schema_change is fail: a new column in fct_events does
-    not change what training reads until it is added here on purpose.
+    The events as model training reads them, with users and sessions
+    pseudonymised by the keyed subject_hash(). The column list is explicit
+    and on_schema_change is fail: a new column in fct_events does not
+    change what training reads until it is added here on purpose.
+
+    DuckDB: a DuckLake table partitioned by event_date (Parquet files under
+    lake/curated/build/training_events/), appended with the rows each build
+    inserted into fct_events (new_rows_of). Spark: the lake_partitions
+    materialization rewrites the dates fct_events rewrote.
 -#}
 {{ config(
-    materialized='lake_partitions',
+    materialized=(
+        'lake_partitions' if target.type == 'spark' else 'incremental'),
+    incremental_strategy='append',
     partition_by='event_date',
     partitions_changed_in={'model': 'fct_events'},
     sort_by=['event_at', 'event_id'],
     on_schema_change='fail',
     meta={'retention': {'date_column': 'event_date', 'keep': 'lake'}},
+    post_hook=(
+        [] if target.type == 'spark'
+        else ["{{ record_consumed_partitions('fct_events') }}"]),
 ) }}
 
 with
@@ -36,7 +42,7 @@ fct_events as (
         price,
         event_date,
         event_at
-    from {{ lake_table('fct_events') }} as fct_events
+    from {{ new_rows_of('fct_events') }} as fct_events
 
 ),
 

@@ -1,8 +1,10 @@
 {#-
-    Fields of the raw lake this model renames. Any other column (a field the
+    On DuckDB, lake_source reads the raw files this build merges (see
+    lake_files_to_merge). Fields of the raw lake this model renames. Any other column (a field the
     event contract gained later, such as coupon_code or referrer) passes
     through under its own name, so new fields reach the facts additively.
 -#}
+
 {%- set renamed_fields = [
     'event_id', 'user_id', 'session_id', 'product_id', 'category_id',
     'event_type', 'category_code', 'brand', 'currency', 'country', 'device',
@@ -117,3 +119,4 @@ select
     {%- endfor %}
     ingested_at
 from deduplicated
+-- depends_on: {{ ref('int_event_files__arrived') }}
