@@ -40,8 +40,23 @@ def settings(bootstrap: str, tmp_path: Path) -> Settings:
         dlq_topic=f"{name}-dlq",
         group_id=f"loader-{name}",
         lake_dir=tmp_path / "lake",
-        warehouse=tmp_path / "warehouse.duckdb",
+        catalog=f"sqlite:{tmp_path / 'lakehouse.sqlite'}",
     )
+
+
+@pytest.fixture
+def postgres_catalog() -> str:
+    """A DuckLake catalog in a PostgreSQL database of the test's own (the server on
+    127.0.0.1:5432), dropped afterwards: an EVENTLAKE_CATALOG string."""
+    import psycopg
+
+    name = f"eventlake_test_{uuid.uuid4().hex[:12]}"
+    admin = "host=127.0.0.1 port=5432 user=postgres dbname=postgres"
+    with psycopg.connect(admin, autocommit=True) as connection:
+        connection.execute(f'create database "{name}"')
+    yield f"postgres:host=127.0.0.1 port=5432 user=postgres dbname={name}"
+    with psycopg.connect(admin, autocommit=True) as connection:
+        connection.execute(f'drop database if exists "{name}" with (force)')
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
-"""Helpers for tests that run the dbt project: builds on a lake and warehouse of their own."""
+"""Helpers for tests that run the dbt project: builds on a lake and DuckLake catalog of their
+own. `catalog` is an EVENTLAKE_CATALOG string (sqlite:<path> or postgres:<libpq string>)."""
 
 from __future__ import annotations
 
@@ -7,19 +8,20 @@ import subprocess
 import sys
 from pathlib import Path
 
-import duckdb
+from eventlake.lakehouse import connect
 
 REPO = Path(__file__).resolve().parents[1]
 DBT = Path(sys.executable).parent / "dbt"
 
 
-def dbt(lake: Path, warehouse: Path, *args: str, check: bool = True) -> str:
-    """Run dbt from the repo root on this lake and warehouse; return its output."""
-    work = warehouse.parent
+def dbt(lake: Path, catalog: str, *args: str, check: bool = True) -> str:
+    """Run dbt from the repo root on this lake and catalog; return its output. dbt's target and
+    logs go beside the lake."""
+    work = lake.parent
     env = dict(
         os.environ,
         EVENTLAKE_LAKE_DIR=str(lake),
-        EVENTLAKE_WAREHOUSE=str(warehouse),
+        EVENTLAKE_CATALOG=catalog,
         DBT_TARGET_PATH=str(work / "target"),
         DBT_LOG_PATH=str(work / "logs"),
     )
@@ -36,9 +38,11 @@ def dbt(lake: Path, warehouse: Path, *args: str, check: bool = True) -> str:
     return done.stdout
 
 
-def query(warehouse: Path, sql: str) -> list[tuple]:
-    with duckdb.connect(str(warehouse), read_only=True) as connection:
-        return connection.sql(sql).fetchall()
+def query(lake: Path, catalog: str, sql: str) -> list[tuple]:
+    """Run SQL on the lakehouse, read-only: names resolve in `main`, the published models (the
+    build's own tables are `build.<model>`)."""
+    with connect(catalog, lake, read_only=True) as connection:
+        return connection.execute(sql).fetchall()
 
 
 def file_identities(folder: Path) -> dict[str, tuple[int, int]]:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from eventlake.exceptions import ConfigError
+from eventlake.lakehouse import DEFAULT_CATALOG, catalog_from_env, connect
 
 
 def _int(env: Mapping[str, str], name: str, default: int) -> int:
@@ -36,9 +37,11 @@ class Settings:
     group_id: str = "eventlake-loader"
     """EVENTLAKE_GROUP_ID: consumer group of the lake loaders."""
     lake_dir: Path = Path("lake")
-    """EVENTLAKE_LAKE_DIR: folder holding raw/, quarantine/ and the loader checkpoints."""
-    warehouse: Path = Path("warehouse.duckdb")
-    """EVENTLAKE_WAREHOUSE: the DuckDB file dbt builds into."""
+    """EVENTLAKE_LAKE_DIR: folder holding raw/ (the loader's), curated/ (the lakehouse's data
+    files) and the loader checkpoints."""
+    catalog: str = DEFAULT_CATALOG
+    """EVENTLAKE_CATALOG: the DuckLake catalog dbt builds into, `sqlite:<path>` (embedded, the
+    default) or `postgres:<libpq string>` (production); see eventlake.lakehouse."""
     erasure_topic: str = "erasure-requests"
     """EVENTLAKE_ERASURE_TOPIC: right-to-erasure requests, {request_id, user_id, requested_at}."""
     confirmation_topic: str = "erasure-confirmations"
@@ -46,6 +49,14 @@ class Settings:
     subject_hash_key: str = "eventlake-dev-key"
     """EVENTLAKE_SUBJECT_HASH_KEY: key of the subject hash (dbt var subject_hash_key reads the
     same variable); the default is for the demo and the tests only."""
+
+    def connect(self, *, read_only: bool = False):
+        """A DuckDB connection with the lakehouse attached (eventlake.lakehouse.connect)."""
+        return connect(self.catalog, self.lake_dir, read_only=read_only)
+
+    def dbt_env(self) -> dict[str, str]:
+        """The variables that point dbt (profiles.yml) at this lake and catalog."""
+        return {"EVENTLAKE_LAKE_DIR": str(self.lake_dir), "EVENTLAKE_CATALOG": self.catalog}
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -56,7 +67,7 @@ class Settings:
             dlq_topic=env.get("EVENTLAKE_DLQ_TOPIC") or cls.dlq_topic,
             group_id=env.get("EVENTLAKE_GROUP_ID") or cls.group_id,
             lake_dir=Path(env.get("EVENTLAKE_LAKE_DIR") or cls.lake_dir),
-            warehouse=Path(env.get("EVENTLAKE_WAREHOUSE") or cls.warehouse),
+            catalog=catalog_from_env(env),
             erasure_topic=env.get("EVENTLAKE_ERASURE_TOPIC") or cls.erasure_topic,
             confirmation_topic=env.get("EVENTLAKE_CONFIRMATION_TOPIC") or cls.confirmation_topic,
             subject_hash_key=env.get("EVENTLAKE_SUBJECT_HASH_KEY") or cls.subject_hash_key,
