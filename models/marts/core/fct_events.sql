@@ -38,23 +38,25 @@ events as (
 
     select * from {{ ref('stg_kafka__events') }}
 
-)
-
-{%- if merged_hours is none %}
-
-select * from events
-order by {{ config.get('sort_by') | join(', ') }}
-
-{%- else %},
+),
 
 existing_events as (
 
-    select event_id
-    from {{ this }}
-    where
-        {{ partition_filter('event_date', merged_hours.dates) }}
-        and event_at >= {{ merged_hours.first }}
-        and event_at < {{ merged_hours.last }}
+    {%- if merged_hours is none %}
+
+        select cast(null as {{ dbt.type_string() }}) as event_id
+        where false
+
+    {%- else %}
+
+        select event_id
+        from {{ this }}
+        where
+            {{ partition_filter('event_date', merged_hours.dates) }}
+            and event_at >= {{ merged_hours.first }}
+            and event_at < {{ merged_hours.last }}
+
+    {%- endif %}
 
 ),
 
@@ -70,5 +72,3 @@ new_events as (
 
 select * from new_events
 order by {{ config.get('sort_by') | join(', ') }}
-
-{%- endif %}
