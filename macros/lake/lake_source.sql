@@ -75,11 +75,12 @@
 
 {#-
     The raw files a DuckDB build merges into fct_events, from the manifest
-    int_event_files__arrived: those that arrived in this invocation and were
-    not late, or, when fct_events is fully refreshed (a backfill), every
-    file recorded.
+    int_event_files__arrived: those not late that arrived after fct_events'
+    watermark (which its post-hook moves in the same commit as the rows, so
+    a build killed midway leaves its files to the next), or, when
+    fct_events is fully refreshed (a backfill), every file recorded.
 -#}
-{% macro lake_files_to_merge() -%}
+{% macro lake_files_to_merge(model_name='fct_events') -%}
     {%- set arrivals = ref('int_event_files__arrived') -%}
     {%- if load_relation(arrivals) is none -%}
         {{ return([]) }}
@@ -88,23 +89,20 @@
         select file_path
         from {{ arrivals }}
         {%- if not flags.FULL_REFRESH %}
-        where invocation_id = '{{ invocation_id }}' and not is_late
+        where
+            not is_late
+            and arrived_at > coalesce(
+                (
+                    select max(consumed_through)
+                    from control.model_watermarks
+                    where
+                        model_name = '{{ model_name }}'
+                        and upstream_name = 'int_event_files__arrived'
+                ),
+                cast('-infinity' as timestamp with time zone)
+            )
         {%- endif %}
         order by 1
     {%- endset -%}
     {{ return(run_query(query).columns[0].values() | list) }}
-{%- endmacro %}
-
-{% macro spark__lake_source(source_name, table_name) -%}
-    {%- set relation = source(source_name, table_name) -%}
-    {%- if not execute or (relation | string).startswith('__dbt__cte__') -%}
-        {{ return(relation) }}
-    {%- endif -%}
-    {%- set folder = lake_source_glob(source_name, table_name)
-        .split('/event_date=')[0] -%}
-    {%- set source_sql -%}
-        (select *, _metadata.file_path as _source_file
-        from parquet.`{{ folder }}`)
-    {%- endset -%}
-    {{ return(source_sql) }}
 {%- endmacro %}

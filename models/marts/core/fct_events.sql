@@ -5,8 +5,10 @@
     its cost follows what arrived, not the size of the day. A producer retry
     repeats its event_time, so a new event already here from an earlier
     build is found among the events of the same event-time hours, a
-    bounded, exact check (existing_events). One build's append is one
-    DuckLake commit: a reader sees the day before it or after it.
+    bounded, exact check (existing_events). One build's append and the
+    watermark of the files it merged (post-hook) are one DuckLake commit: a
+    reader sees the day before it or after it, and a build killed midway
+    leaves its files to the next.
 
     On Spark, the lake_partitions materialization rewrites the dates whose
     raw files arrived, at lake/curated/fct_events/.
@@ -24,6 +26,9 @@
     sort_by=['country_code', 'product_family', 'event_type', 'event_at'],
     on_schema_change='append_new_columns',
     meta={'retention': {'date_column': 'event_date', 'keep': 'lake'}},
+    post_hook=(
+        [] if target.type == 'spark'
+        else ["{{ record_consumed_partitions('int_event_files__arrived') }}"]),
 ) }}
 -- depends_on: {{ ref('int_event_files__arrived') }}
 

@@ -17,12 +17,27 @@
     unique_key='event_id',
     on_schema_change='append_new_columns',
     meta={'retention': {'date_column': 'event_date', 'keep': 'lake'}},
+    post_hook=(
+        [] if target.type == 'spark'
+        else ["{{ record_consumed_partitions('int_event_files__arrived') }}"]),
 ) }}
 -- depends_on: {{ ref('stg_kafka__events') }}
 
-{#- Late files of this build (all of them on a full build). -#}
-{%- set late_files_filter = "is_late and invocation_id = '" ~ invocation_id
-    ~ "'" if is_incremental() else "is_late" -%}
+{#- Late files not quarantined yet (all of them on a full build): on DuckDB
+    those that arrived after this model's watermark, moved by its post-hook
+    in the same commit as the rows; on Spark those of this invocation. -#}
+{%- if not is_incremental() -%}
+    {%- set late_files_filter = "is_late" -%}
+{%- elif target.type == 'spark' -%}
+    {%- set late_files_filter = "is_late and invocation_id = '"
+        ~ invocation_id ~ "'" -%}
+{%- else -%}
+    {%- set late_files_filter = "is_late and arrived_at > coalesce((select"
+        ~ " max(consumed_through) from control.model_watermarks where"
+        ~ " model_name = '" ~ this.identifier ~ "' and upstream_name ="
+        ~ " 'int_event_files__arrived'), cast('-infinity' as timestamp with"
+        ~ " time zone))" -%}
+{%- endif -%}
 {%- set late_files = [] -%}
 {%- if execute
     and load_relation(ref('int_event_files__arrived')) is not none -%}
