@@ -19,6 +19,8 @@ from eventlake.compaction import CompactionConfig, apply_compaction, compact, pl
 from eventlake.config import LoaderConfig, Settings
 from eventlake.exceptions import ConfigError, LakeError
 from eventlake.lake import Checkpoint, data_file_name, event_date_dir, write_checkpoint
+from eventlake.lakehouse import connect
+from eventlake.lakehouse_maintenance import MaintenanceConfig, cleanup_instant, maintain
 from eventlake.loader import BLOOM_FILTER_COLUMNS, SORT_KEYS, Loader
 
 TOPIC = "events"
@@ -393,15 +395,193 @@ def test_cli_is_a_dry_run_unless_apply(tmp_path):
         land(tmp_path, first, first + 9)
     commit(tmp_path, 30)
     before = snapshot(tmp_path)
-    env = {"EVENTLAKE_LAKE_DIR": str(tmp_path)}
+    env = {
+        "EVENTLAKE_LAKE_DIR": str(tmp_path),
+        "EVENTLAKE_CATALOG": f"sqlite:{tmp_path / 'lakehouse.sqlite'}",
+    }
     assert Settings.from_env(env).lake_dir == tmp_path
 
     dry = CliRunner().invoke(cli, ["compact"], env=env)
     assert dry.exit_code == 0, dry.output
     assert "dry run: 3 files would become 1" in dry.output
+    assert "lakehouse: no catalog at sqlite:" in dry.output  # nothing built: none created
     assert snapshot(tmp_path) == before
 
     applied = CliRunner().invoke(cli, ["compact", "--apply", "--target-mb", "16"], env=env)
     assert applied.exit_code == 0, applied.output
     assert "files 3 -> 1" in applied.output
     assert data_files(tmp_path) == [data_file_name(TOPIC, 0, 0, 29)]
+
+
+# -- the lakehouse: DuckLake's merge, snapshot expiry and cleanup ----------------------------------
+
+NOW = datetime.now(UTC)
+WEEK = MaintenanceConfig(snapshot_retention_days=7, cleanup_grace_hours=1)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def lakehouse(request, tmp_path: Path) -> tuple[str, Path]:
+    """(catalog, lake) of a DuckLake lakehouse with build.fct_events partitioned by date."""
+    if request.param == "sqlite":
+        catalog = f"sqlite:{tmp_path / 'lakehouse.sqlite'}"
+    else:
+        catalog = request.getfixturevalue("postgres_catalog")
+    lake_dir = tmp_path / "lake"
+    run(
+        (catalog, lake_dir),
+        "create schema build",
+        "create table build.fct_events (event_date date, event_id varchar, price integer)",
+        "alter table build.fct_events set partitioned by (event_date)",
+        "create schema control",
+        "create table control.model_watermarks (model_name varchar, upstream_name varchar, "
+        "consumed_through timestamp with time zone, updated_at timestamp with time zone)",
+    )
+    return catalog, lake_dir
+
+
+def run(lakehouse: tuple[str, Path], *statements: str) -> int:
+    """Each statement in its own commit; returns the latest snapshot id."""
+    with connect(*lakehouse) as connection:
+        for statement in statements:
+            connection.execute(statement)
+        return connection.execute("select max(snapshot_id) from snapshots()").fetchone()[0]
+
+
+def read(lakehouse: tuple[str, Path], sql: str) -> list[tuple]:
+    with connect(*lakehouse, read_only=True) as connection:
+        return connection.execute(sql).fetchall()
+
+
+def append(lakehouse: tuple[str, Path], batch: int, days=(DAY, DAY + timedelta(days=1))) -> int:
+    """One build's append: 10 events a day, a file per date."""
+    values = ", ".join(
+        f"(date '{day}', 'evt-{batch}-{day}-{n}', {n})" for day in days for n in range(10)
+    )
+    return run(lakehouse, f"insert into build.fct_events values {values}")
+
+
+def publish(lakehouse: tuple[str, Path], version: int) -> None:
+    run(
+        lakehouse,
+        "create or replace view main.fct_events as "
+        f"select * from build.fct_events at (version => {version})",
+    )
+
+
+def disk_files(lakehouse: tuple[str, Path]) -> set[str]:
+    return {str(p) for p in (lakehouse[1] / "curated" / "build").rglob("*.parquet")}
+
+
+ANSWERS = (
+    "select event_date, count(*), sum(price), count(distinct event_id) from {} group by 1 "
+    "order by 1"
+)
+
+
+@pytest.mark.slow
+def test_merge_leaves_a_file_per_partition_and_every_answer_and_snapshot_as_it_was(lakehouse):
+    first = append(lakehouse, 1)
+    for batch in (2, 3):
+        latest = append(lakehouse, batch)
+    publish(lakehouse, latest)
+    before = disk_files(lakehouse)
+    answers = read(lakehouse, ANSWERS.format("main.fct_events"))
+    travelled = read(lakehouse, ANSWERS.format(f"build.fct_events at (version => {first})"))
+    since = "select count(*) from ducklake_table_insertions('lakehouse', 'build', 'fct_events', "
+    inserted = read(lakehouse, f"{since}{first + 1}, {latest})")
+    assert len(before) == 6
+
+    report = maintain(*lakehouse, NOW, WEEK, apply=True)
+
+    assert (report.merged.files_in, report.merged.files_out) == (6, 2)
+    assert read(lakehouse, ANSWERS.format("main.fct_events")) == answers
+    assert read(lakehouse, ANSWERS.format("build.fct_events")) == answers
+    assert read(lakehouse, ANSWERS.format(f"build.fct_events at (version => {first})")) == (
+        travelled
+    )
+    assert read(lakehouse, f"{since}{first + 1}, {latest})") == inserted == [(40,)]
+    # Released today: kept through the grace, for the queries still reading them.
+    assert report.files_deleted == 0 and before < disk_files(lakehouse)
+
+    later = maintain(*lakehouse, NOW + timedelta(days=2), WEEK, merge=False, apply=True)
+
+    assert later.files_deleted == 6
+    assert len(disk_files(lakehouse)) == 2 and not before & disk_files(lakehouse)
+    assert read(lakehouse, ANSWERS.format("main.fct_events")) == answers
+
+
+@pytest.mark.slow
+def test_expiry_keeps_the_published_snapshot_and_cleans_what_only_expired_ones_held(lakehouse):
+    append(lakehouse, 1, days=[DAY])
+    published = append(lakehouse, 2, days=[DAY + timedelta(days=1)])
+    publish(lakehouse, published)
+    run(lakehouse, f"delete from build.fct_events where event_date = date '{DAY}'")
+    expired_file = {f for f in disk_files(lakehouse) if f"event_date={DAY}" in f}
+    answers = read(lakehouse, ANSWERS.format("main.fct_events"))
+
+    held = maintain(*lakehouse, NOW + timedelta(days=30), WEEK, apply=True)
+
+    assert held.plan.kept_from == published and held.plan.held_by == "the published views"
+    assert held.plan.snapshots and max(held.plan.snapshots) < published
+    assert expired_file <= disk_files(lakehouse)  # the published snapshot still reads it
+    assert read(lakehouse, ANSWERS.format("main.fct_events")) == answers
+
+    publish(lakehouse, run(lakehouse))  # the next publication moves on
+    done = maintain(*lakehouse, NOW + timedelta(days=30), WEEK, apply=True)
+
+    assert done.files_deleted >= 1 and not expired_file & disk_files(lakehouse)
+    assert read(lakehouse, ANSWERS.format("main.fct_events")) == answers[1:]
+
+
+@pytest.mark.slow
+def test_expiry_keeps_the_snapshot_a_models_watermark_reads_changes_from(lakehouse):
+    consumed = (
+        "insert into control.model_watermarks values "
+        "('agg_events_daily', 'fct_events', now(), now())"
+    )
+    run(lakehouse, consumed)  # an earlier build's row: the newest row is the watermark
+    append(lakehouse, 1)
+    watermark_snapshot = run(lakehouse, consumed)
+    append(lakehouse, 2)
+
+    report = maintain(*lakehouse, NOW + timedelta(days=30), WEEK, apply=True)
+
+    assert report.plan.kept_from == watermark_snapshot - 1  # in effect at the watermark
+    assert report.plan.held_by == "the watermark of agg_events_daily <- fct_events"
+    (since,) = read(lakehouse, "select max(consumed_through) from control.model_watermarks")
+    changes = read(
+        lakehouse,
+        "select count(*) from ducklake_table_changes('lakehouse', 'build', 'fct_events', "
+        f"cast('{since[0].isoformat()}' as timestamp with time zone), now())",
+    )
+    assert changes == [(20,)]  # batch 2, still seen as new by the model
+
+
+@pytest.mark.slow
+def test_maintenance_dry_run_changes_nothing(lakehouse):
+    for batch in (1, 2):
+        append(lakehouse, batch)
+    before = disk_files(lakehouse)
+    snapshots = read(lakehouse, "select snapshot_id from snapshots()")
+
+    report = maintain(*lakehouse, NOW + timedelta(days=30), WEEK)
+
+    assert report.merged is None and report.files_deleted is None
+    assert report.plan.snapshots and set(report.plan.snapshots) < {s for (s,) in snapshots}
+    assert disk_files(lakehouse) == before
+    assert read(lakehouse, "select snapshot_id from snapshots()") == snapshots
+
+
+def test_cleanup_instant_is_the_last_instant_of_a_utc_day_at_least_the_grace_ago():
+    hour = timedelta(hours=1)
+    assert cleanup_instant(datetime(2026, 3, 14, 12, tzinfo=UTC), hour) == datetime(
+        2026, 3, 13, 23, 59, 59, 999999, tzinfo=UTC
+    )
+    assert cleanup_instant(datetime(2026, 3, 14, 0, 30, tzinfo=UTC), hour) == datetime(
+        2026, 3, 12, 23, 59, 59, 999999, tzinfo=UTC
+    )
+    assert cleanup_instant(datetime(2026, 3, 14, 12, tzinfo=UTC), timedelta()) is None
+    config = MaintenanceConfig.from_env({"EVENTLAKE_SNAPSHOT_RETENTION_DAYS": "30"})
+    assert (config.snapshot_retention_days, config.cleanup_grace_hours) == (30, 1)
+    with pytest.raises(ConfigError, match="erasure window"):
+        MaintenanceConfig(snapshot_retention_days=31)

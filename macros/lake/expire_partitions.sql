@@ -1,7 +1,7 @@
 {#-
-    Retention on the warehouse side, run by `eventlake retention` as
-    `dbt run-operation expire_partitions --args '{...}'` after it expired the
-    lake's date partitions (the Python side computes both dates from today).
+    Retention of the models, run by `eventlake retention` as
+    `dbt run-operation expire_partitions --args '{...}'` (the Python side
+    computes both dates from today and expires the raw lake's folders).
 
     Walks the models declaring `meta: {retention: {date_column: <column>,
     keep: lake | rollup}}` and deletes their rows with date_column before
@@ -9,10 +9,21 @@
     keep aggregates longer). Each model's rows are counted first and logged;
     dry_run (the default) only counts.
 
+    On DuckLake a date partition whose rows all go leaves the table as whole
+    files (they leave the disk once no snapshot in the time-travel window
+    holds them: `eventlake retention` then expires and cleans up). Deleted
+    rows are a change like any other in the change feed the models read
+    (changed_partitions): a rollup would rebuild the expired dates empty and
+    lose its longer window. So the watermarks that had consumed every change
+    of a model before its rows expired are moved past the deletes
+    (watermarks_caught_up). Then the published views are re-pinned
+    (publish_build), so readers stop seeing the expired rows.
+
     Skipped: models not built yet, views and ephemeral models (nothing stored),
-    and rollups when no rollup_before_date is given. A lake_partitions model's
-    files are the lake's (expired by Python); here only the rows of its state
-    table <identifier>__partitions go, by its partition_by column.
+    and rollups when no rollup_before_date is given. On Spark a
+    lake_partitions model's files are the lake's (expired by Python); here
+    only the rows of its state table <identifier>__partitions go, by its
+    partition_by column, and its partitions are dropped from the metastore.
 -#}
 {% macro expire_partitions(
     before_date, rollup_before_date=none, dry_run=true
@@ -40,6 +51,11 @@
     } -%}
     {%- set verb = 'would delete' if dry_run else 'deleted' -%}
     {%- set total = namespace(rows=0, models=0) -%}
+    {%- if not dry_run -%}
+        {%- do assert_build_published() -%}
+    {%- endif -%}
+    {%- set caught_up = [] if dry_run else watermarks_caught_up() -%}
+    {%- set expired = [] -%}
 
     {%- for node in graph.nodes.values()
         if node.resource_type == 'model'
@@ -92,6 +108,7 @@
                     node.config.get('partition_by')
                         if materialized != 'lake_partitions'
                         else date_column) -%}
+                {%- do expired.append(node.alias) -%}
             {%- endif -%}
             {%- if materialized == 'lake_partitions' and not dry_run -%}
                 {%- do expire_lake_partitions_metadata(node, cutoff) -%}
@@ -106,10 +123,84 @@
 
     {%- if not dry_run -%}
         {%- do adapter.commit() -%}
+        {%- do advance_watermarks(caught_up, expired) -%}
+        {%- do publish_build() -%}
     {%- endif -%}
     {{ log("expire_partitions: " ~ verb ~ " " ~ total.rows ~ " rows in "
         ~ total.models ~ " relations"
         ~ (" (dry run)" if dry_run else ""), info=True) }}
+{%- endmacro %}
+
+
+{#-
+    The watermarks (control.model_watermarks rows, as [model_name,
+    upstream_name]) whose model has consumed every change of its upstream:
+    on DuckLake, the upstream's change feed since the watermark is empty.
+    Spark's watermarks follow the lake_partitions state tables' built_at,
+    which retention does not move: none to advance there.
+-#}
+{% macro watermarks_caught_up() -%}
+    {{ return(adapter.dispatch('watermarks_caught_up')()) }}
+{%- endmacro %}
+
+{% macro default__watermarks_caught_up() -%}
+    {%- set watermarks = adapter.get_relation(
+        database=target.database, schema='control',
+        identifier='model_watermarks') -%}
+    {%- if watermarks is none -%}
+        {{ return([]) }}
+    {%- endif -%}
+    {%- set caught_up = [] -%}
+    {%- for row in run_query(
+        "select model_name, upstream_name, cast(max(consumed_through) as"
+        ~ " varchar) from " ~ watermarks ~ " group by all").rows -%}
+        {%- set upstream = adapter.get_relation(database=target.database,
+            schema=target.schema, identifier=row[1]) -%}
+        {%- if upstream is not none -%}
+            {%- set changes = run_query(
+                "select count(*) from ducklake_table_changes('"
+                ~ upstream.database ~ "', '" ~ upstream.schema ~ "', '"
+                ~ upstream.identifier ~ "', cast('" ~ row[2]
+                ~ "' as timestamp with time zone), now())"
+            ).columns[0].values()[0] -%}
+            {%- if changes == 0 -%}
+                {%- do caught_up.append([row[0], row[1]]) -%}
+            {%- else -%}
+                {{ log("expire_partitions: " ~ row[0] ~ " has not consumed "
+                    ~ changes ~ " changes of " ~ row[1] ~ " yet; its next"
+                    ~ " build also rebuilds the dates that expire there",
+                    info=True) }}
+            {%- endif -%}
+        {%- endif -%}
+    {%- endfor -%}
+    {{ return(caught_up) }}
+{%- endmacro %}
+
+{% macro spark__watermarks_caught_up() -%}
+    {{ return([]) }}
+{%- endmacro %}
+
+
+{#-
+    Moves past the deletes just committed the watermarks of caught_up whose
+    upstream is one of the expired models, so the next build sees no change
+    there: a newer row per watermark (append-only, as
+    record_consumed_partitions writes them). One commit, after the deletes'
+    (a watermark at the deletes' own commit would still see them).
+-#}
+{% macro advance_watermarks(caught_up, expired) -%}
+    {%- set rows = [] -%}
+    {%- for model_name, upstream_name in caught_up
+        if upstream_name in expired -%}
+        {%- do rows.append("(" ~ dbt.string_literal(model_name) ~ ", "
+            ~ dbt.string_literal(upstream_name) ~ ", now(), now())") -%}
+    {%- endfor -%}
+    {%- if rows -%}
+        {%- do run_query("insert into control.model_watermarks values "
+            ~ rows | join(", ")) -%}
+    {%- endif -%}
+    {{ log("expire_partitions: " ~ rows | length ~ " watermarks moved past"
+        ~ " the deletes", info=True) }}
 {%- endmacro %}
 
 

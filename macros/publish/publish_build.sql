@@ -6,9 +6,13 @@
     succeeded and the invocation ran the tests (`dbt build`), the views are
     re-pinned, all in one commit, to the snapshot that holds this build. A
     build whose tests fail publishes nothing, and readers keep the previous
-    build's facts, rollups and marts together. Erasure and retention call it
+    build's facts, rollups and marts together. Each decision of a build is
+    recorded in control.build_publications. Erasure and retention call it
     with no results once they have deleted, so readers stop seeing the rows
-    at once. Only the production target (schema `build`) publishes.
+    at once; they first check (assert_build_published) that the last build
+    was published, as they publish the lakehouse as it is and must not
+    publish a build that failed its tests. Only the production target
+    (schema `build`) publishes.
 -#}
 {% macro publish_build(results=none) -%}
     {%- if not execute or target.type != 'duckdb'
@@ -24,10 +28,13 @@
                 ~ " runs no tests; `dbt build` publishes)", info=True) }}
             {{ return('') }}
         {%- elif failed -%}
+            {%- do record_build_publication(false, none, failed) -%}
             {{ log("publish_build: not published: " ~ failed | join(', ')
                 ~ " failed; readers keep the previous build", info=True) }}
             {{ return('') }}
         {%- endif -%}
+    {%- else -%}
+        {%- do assert_build_published() -%}
     {%- endif -%}
 
     {%- set version = run_query(
@@ -37,6 +44,8 @@
     {%- set statements = [
         'create schema if not exists ' ~ target.database ~ '.' ~ published] -%}
     {%- set names = [] -%}
+    {#- Pinned tables first: a dbt view reads the published tables. -#}
+    {%- set views = [] -%}
     {%- for node in graph.nodes.values()
         if node.resource_type in ['model', 'seed', 'snapshot']
         and node.config.materialized != 'ephemeral'
@@ -49,8 +58,7 @@
                 database=node.database, schema=published,
                 identifier=node.alias) -%}
             {%- if relation.type == 'view' -%}
-                {#- A view reads the published tables, not the build's. -#}
-                {%- do statements.append('create or replace view ' ~ view
+                {%- do views.append('create or replace view ' ~ view
                     ~ ' as ' ~ published_view_sql(relation, published)) -%}
             {%- else -%}
                 {%- do statements.append(
@@ -60,8 +68,12 @@
             {%- do names.append(node.alias) -%}
         {%- endif -%}
     {%- endfor -%}
+    {%- do statements.extend(views) -%}
     {%- do run_query('begin transaction;\n' ~ statements | join(';\n')
         ~ ';\ncommit') -%}
+    {%- if results is not none -%}
+        {%- do record_build_publication(true, version, []) -%}
+    {%- endif -%}
     {{ log("publish_build: " ~ names | length ~ " models published at"
         ~ " snapshot " ~ version, info=True) }}
     {{ return('') }}
@@ -91,4 +103,48 @@
 {#- The schema readers use: main, whatever the build writes into. -#}
 {% macro published_schema() -%}
     {{ return('main') }}
+{%- endmacro %}
+
+{#- One row per `dbt build` of the production target: published or not. -#}
+{% macro record_build_publication(published, version, failed) -%}
+    {%- do run_query(
+        "create table if not exists control.build_publications ("
+        ~ " invocation_id varchar, decided_at timestamp with time zone,"
+        ~ " published boolean, snapshot_id bigint, failed_nodes varchar)") -%}
+    {%- do run_query(
+        "insert into control.build_publications values ('" ~ invocation_id
+        ~ "', current_timestamp, " ~ published ~ ", "
+        ~ (version if version is not none else 'null') ~ ", "
+        ~ dbt.string_literal(failed | join(', ')) ~ ")") -%}
+{%- endmacro %}
+
+{#-
+    Stops an operation that publishes the lakehouse as it is (erasure,
+    retention) while the last build failed its tests: publishing then would
+    show that build's unaudited rows. Fix the build and run it again first.
+-#}
+{% macro assert_build_published() -%}
+    {%- if not execute or target.type != 'duckdb'
+        or target.schema != var('build_schema') -%}
+        {{ return('') }}
+    {%- endif -%}
+    {%- set exists = run_query(
+        "select count(*) from duckdb_tables() where database_name = '"
+        ~ target.database ~ "' and schema_name = 'control'"
+        ~ " and table_name = 'build_publications'"
+    ).columns[0].values()[0] -%}
+    {%- if exists == 0 -%}
+        {{ return('') }}
+    {%- endif -%}
+    {%- set last = run_query(
+        "select published, invocation_id, cast(decided_at as varchar),"
+        ~ " failed_nodes from control.build_publications"
+        ~ " order by decided_at desc limit 1").rows -%}
+    {%- if last and not last[0][0] -%}
+        {{ exceptions.raise_compiler_error(
+            "the last dbt build (invocation " ~ last[0][1] ~ ", "
+            ~ last[0][2] ~ ") failed (" ~ last[0][3] ~ ") and was not"
+            ~ " published; this operation would publish its rows. Fix it"
+            ~ " and run dbt build again first.") }}
+    {%- endif -%}
 {%- endmacro %}

@@ -19,6 +19,7 @@ next plan finds them (a committed file covered by another of the same topic and 
 removes them before anything else, so no row is counted twice for longer than that window.
 
 `plan_compaction` only reads (listing, checkpoints, footers); `apply_compaction` executes a plan.
+The curated lakehouse's files are DuckLake's to merge (eventlake.lakehouse_maintenance).
 """
 
 from __future__ import annotations
@@ -312,9 +313,10 @@ def plan_compaction(lake_dir: Path, config: CompactionConfig) -> CompactionPlan:
 def maintenance_lock(lake_dir: Path) -> Iterator[None]:
     """Exclusive hold of the lake's maintenance lock (a hidden file at the lake's root).
 
-    Jobs that remove raw files (compaction, retention) take it exclusively; `eventlake
-    run-analytics` holds it shared while dbt reads the lake, so a build never lists a merged
-    file together with its inputs, nor a file that is removed before it is read. Waits.
+    Jobs that remove raw files or maintain the lakehouse (compaction, retention, erasure) take
+    it exclusively; `eventlake run-analytics` holds it shared while dbt builds, so a build never
+    lists a merged file together with its inputs, nor a file that is removed before it is read,
+    and never commits beside a merge or a retention pass. Waits.
     """
     lake_dir.mkdir(parents=True, exist_ok=True)
     with open(lake_dir / LOCK_NAME, "a") as handle:

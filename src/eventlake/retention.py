@@ -1,9 +1,9 @@
-"""Expire what is older than the retention window: lake partitions, then warehouse rows.
+"""Expire what is older than the retention window: raw lake partitions, then the models' rows.
 
-Lake: every `event_date=YYYY-MM-DD` partition older than today minus keep_days under the
-date-partitioned areas (raw/events, curated/fct_events, curated/training_events) is removed.
-The quarantine table (quarantine/events) is not date-partitioned (its files are named by
-offsets), so it is not expired here.
+Raw lake: every `event_date=YYYY-MM-DD` partition older than today minus keep_days under the
+date-partitioned areas (raw/events; on the Spark target also the folders of its lake_partitions
+tables, SPARK_AREAS) is removed. The quarantine table (quarantine/events) is not
+date-partitioned (its files are named by offsets), so it is not expired here.
 
 A partition is first renamed into `<lake>/.trash/<area>/` (one atomic rename on the same file
 system), then deleted: readers see the whole partition or none of it. The trash is outside every
@@ -11,15 +11,17 @@ area's glob on purpose: DuckDB's `*` also matches hidden names, so a hidden fold
 partitions would still be read (as a partition with a bogus event_date). Trash left by a crashed
 run is removed by the next one.
 
-Warehouse: `dbt run-operation expire_partitions` (macros/lake/expire_partitions.sql) deletes the
-rows of models that declare `meta.retention`; this module computes its dates from `today`.
+Lakehouse: `dbt run-operation expire_partitions` (macros/lake/expire_partitions.sql) deletes the
+rows of models that declare `meta.retention` from the DuckLake tables and re-publishes the
+readers' views; this module computes its dates from `today`. The files of the deleted rows
+leave the disk once no snapshot of the time-travel window holds them
+(eventlake.lakehouse_maintenance).
 
-`plan_retention` only reads; `apply_retention` and `expire_warehouse` act.
+`plan_retention` only reads; `apply_retention` and `expire_lakehouse` act.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
@@ -31,30 +33,33 @@ from datetime import date, timedelta
 from pathlib import Path
 
 from eventlake import lake
-from eventlake.compaction import maintenance_lock
 from eventlake.config import _int
 from eventlake.exceptions import ConfigError, LakeError
 from eventlake.schedule import DBT_FLAGS, dbt_executable
 
 log = logging.getLogger(__name__)
 
-AREAS = (lake.RAW_EVENTS, Path("curated/fct_events"), Path("curated/training_events"))
+AREAS = (lake.RAW_EVENTS,)
+# The Spark target's lake_partitions tables are folders of the lake too (DuckLake's files are
+# DuckLake's: retention deletes their rows).
+SPARK_AREAS = (*AREAS, Path("curated/fct_events"), Path("curated/training_events"))
 TRASH = Path(".trash")
 PARTITION_PREFIX = "event_date="
 
 
 @dataclass(frozen=True)
 class RetentionConfig:
-    """How long the lake and the warehouse keep data."""
+    """How long the lake and the lakehouse keep data."""
 
     keep_days: int = 730
-    """EVENTLAKE_KEEP_DAYS: partitions (and warehouse rows) with an event_date before today
-    minus this many days are expired."""
+    """EVENTLAKE_KEEP_DAYS: raw partitions (and the models' rows) with an event_date before
+    today minus this many days are expired."""
     rollup_keep_days: int = 1825
     """EVENTLAKE_ROLLUP_KEEP_DAYS: rollups (models with meta.retention.keep: rollup) keep their
     rows this many days."""
     areas: tuple[Path, ...] = AREAS
-    """Date-partitioned folders, relative to the lake, whose event_date= partitions expire."""
+    """Date-partitioned folders, relative to the lake, whose event_date= partitions expire:
+    SPARK_AREAS when EVENTLAKE_DBT_TARGET is spark."""
 
     def __post_init__(self) -> None:
         for name in ("keep_days", "rollup_keep_days"):
@@ -67,6 +72,7 @@ class RetentionConfig:
         return cls(
             keep_days=_int(env, "EVENTLAKE_KEEP_DAYS", cls.keep_days),
             rollup_keep_days=_int(env, "EVENTLAKE_ROLLUP_KEEP_DAYS", cls.rollup_keep_days),
+            areas=SPARK_AREAS if env.get("EVENTLAKE_DBT_TARGET") == "spark" else AREAS,
         )
 
 
@@ -199,14 +205,13 @@ def apply_retention(plan: RetentionPlan) -> int:
     return removed
 
 
-def expire_lake(
+def expire_raw_lake(
     lake_dir: Path, today: date, config: RetentionConfig, *, apply: bool = False
 ) -> tuple[RetentionPlan, int]:
-    """Plan, and with apply=True remove (under the lake's maintenance lock); (plan, removed)."""
-    lock = maintenance_lock(Path(lake_dir)) if apply else contextlib.nullcontext()
-    with lock:
-        plan = plan_retention(lake_dir, today, config)
-        return plan, apply_retention(plan) if apply else 0
+    """Plan, and with apply=True remove (call under the lake's maintenance lock); (plan,
+    removed)."""
+    plan = plan_retention(lake_dir, today, config)
+    return plan, apply_retention(plan) if apply else 0
 
 
 def expire_partitions_command(
@@ -228,16 +233,17 @@ def expire_partitions_command(
     )
 
 
-def expire_warehouse(
+def expire_lakehouse(
     plan: RetentionPlan,
     *,
     dry_run: bool = True,
     project_dir: Path | None = None,
     command: Sequence[str] | None = None,
 ) -> int:
-    """Run the warehouse side (the dbt macro) for the plan's dates; returns dbt's exit code."""
+    """Delete the models' rows for the plan's dates (the dbt macro, which then re-publishes the
+    readers' views); returns dbt's exit code."""
     argv = command or expire_partitions_command(
         plan.before_date, plan.rollup_before_date, dry_run=dry_run
     )
-    log.info("warehouse: %s", " ".join(argv))
+    log.info("lakehouse: %s", " ".join(argv))
     return subprocess.run(argv, cwd=project_dir, check=False).returncode
