@@ -43,19 +43,20 @@ $(SPARK_STAMP): $(STAMP)
 test-spark: $(SPARK_STAMP)
 	$(BIN)/python -m pytest -m spark --durations=5
 
-# The main job end to end on the embedded defaults (./lake, ./warehouse.duckdb, 127.0.0.1:9092).
-# The demo owns those defaults, whatever the environment says: it starts from an empty lake and
-# warehouse each time (the broker keeps topics in memory, so old checkpoints would not match).
+# The main job end to end on the embedded defaults (./lake, the SQLite catalog ./lakehouse.sqlite,
+# 127.0.0.1:9092): no server. The demo owns those defaults, whatever the environment says: it
+# starts from an empty lake and lakehouse each time (the broker keeps topics in memory, so old
+# checkpoints would not match).
 demo: export KAFKA_BOOTSTRAP_SERVERS := 127.0.0.1:9092
 demo: export EVENTLAKE_TOPIC := events
 demo: export EVENTLAKE_DLQ_TOPIC := events-dlq
 demo: export EVENTLAKE_LAKE_DIR := lake
-demo: export EVENTLAKE_WAREHOUSE := warehouse.duckdb
+demo: export EVENTLAKE_CATALOG := sqlite:lakehouse.sqlite
 demo: export EVENTLAKE_ONLINE_BACKEND := sqlite
 demo: export EVENTLAKE_ONLINE_PATH := online.sqlite
 demo: export EVENTLAKE_FRAUD_PATH := fraud.sqlite
 demo: install
-	rm -rf lake warehouse.duckdb online.sqlite* fraud.sqlite*
+	rm -rf lake lakehouse.sqlite* online.sqlite* fraud.sqlite*
 	$(BIN)/eventlake broker start
 	$(BIN)/eventlake generate --events $(DEMO_EVENTS) --days $(DEMO_DAYS)
 	$(BIN)/python scripts/demo_fraud_burst.py
@@ -68,11 +69,14 @@ demo: install
 	$(BIN)/eventlake summary
 	@echo "--- fraud store: the newest flags"
 	$(BIN)/eventlake fraud flags --limit 5
+	@echo "--- analysts: eventlake sql, read-only on the published build"
+	$(BIN)/eventlake sql -c "select event_date, sum(events) as events, sum(revenue) as revenue \
+		from agg_events_daily group by 1 order by 1 desc limit 3"
 	@echo "--- online store, then erasure: the most active user of the last day"
-	user=$$($(BIN)/python -c \
-		"import duckdb; print(duckdb.connect('warehouse.duckdb', read_only=True).execute( \
-		'select user_id from user_features order by events_1d desc, user_id limit 1' \
-		).fetchall()[0][0])"); \
+	set -o pipefail; \
+	user=$$($(BIN)/eventlake sql --format csv -c \
+		"select user_id from user_features order by events_1d desc, user_id limit 1" \
+		| tail -n +2) && \
 	$(BIN)/eventlake features get --user-id $$user && \
 	$(BIN)/eventlake erase --request-id demo-erasure-1 --user-id $$user && \
 	$(BIN)/eventlake stream online --once && \
@@ -102,4 +106,4 @@ docs: install
 	$(DBT) docs serve $(DBT_FLAGS) --host 127.0.0.1 --port 8080
 
 clean:
-	rm -rf lake warehouse.duckdb online.sqlite* fraud.sqlite* target logs .eventlake .pytest_cache
+	rm -rf lake lakehouse.sqlite* online.sqlite* fraud.sqlite* target logs .eventlake .pytest_cache

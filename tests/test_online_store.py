@@ -1,5 +1,5 @@
 """The personalization online store, on both backends: windowed counts, recent views and times,
-offsets kept with the state, erasure, and the batch features loaded from DuckDB."""
+offsets kept with the state, erasure, and the batch features loaded from the lakehouse."""
 
 from __future__ import annotations
 
@@ -10,13 +10,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import duckdb
 import pyarrow as pa
 import pytest
 import redis
 import yaml
 
+from eventlake.config import Settings
 from eventlake.erasure.subjects import subject_hash
+from eventlake.lakehouse import connect
 from eventlake.streaming.config import OnlineConfig
 from eventlake.streaming.events import SCHEMA
 from eventlake.streaming.online import OnlineStore, StoreError, open_online_store, sqlite_store
@@ -287,16 +288,26 @@ def feature_columns() -> list[tuple[str, str]]:
     return [(column["name"], column["data_type"]) for column in model["columns"]]
 
 
-def build_warehouse(
-    path: Path, as_of: datetime, users: dict[str, tuple[datetime, datetime | None]]
+@pytest.fixture
+def lakehouse(tmp_path: Path) -> Settings:
+    """Settings naming a lakehouse of the test's own (created on first write) and KEY."""
+    return Settings(
+        lake_dir=tmp_path / "lake",
+        catalog=f"sqlite:{tmp_path / 'lakehouse.sqlite'}",
+        subject_hash_key=KEY,
+    )
+
+
+def publish_user_features(
+    settings: Settings, as_of: datetime, users: dict[str, tuple[datetime, datetime | None]]
 ) -> None:
-    """A warehouse whose main.user_features holds `users` (last_event_at, last_purchase_at)."""
+    """The lakehouse's published user_features (schema main) holds `users` (last_event_at,
+    last_purchase_at), in one DuckLake commit."""
     columns = feature_columns()
-    path.unlink(missing_ok=True)
-    with duckdb.connect(str(path)) as db:
-        db.execute("set TimeZone = 'UTC'")
+    with connect(settings.catalog, settings.lake_dir) as db:
+        db.execute("begin")
         db.execute(
-            "create table main.user_features ("
+            "create or replace table main.user_features ("
             + ", ".join(f"{name} {data_type}" for name, data_type in columns)
             + ")"
         )
@@ -316,10 +327,11 @@ def build_warehouse(
                 f"values ({', '.join('?' for _ in names)})",
                 [values[name] for name in names],
             )
+        db.execute("commit")
 
 
 def test_materialize_merges_replaces_and_skips_suppressed(
-    clock: Clock, open_store: OpenStore, tmp_path: Path
+    clock: Clock, open_store: OpenStore, lakehouse: Settings
 ) -> None:
     store = open_store()
     store.apply(
@@ -329,13 +341,12 @@ def test_materialize_merges_replaces_and_skips_suppressed(
         ),
         {("events", 0): 2},
     )
-    warehouse = tmp_path / "warehouse.duckdb"
-    build_warehouse(
-        warehouse,
+    publish_user_features(
+        lakehouse,
         clock.ago(hours=6),
         {"u1": (clock.ago(hours=1), clock.ago(days=3)), "u2": (clock.ago(days=2), None)},
     )
-    assert load_user_features(store, warehouse, KEY) == 2
+    assert load_user_features(store, lakehouse) == 2
 
     user = store.get("u1", clock.now)
     assert user["as_of"] == clock.ago(hours=6).isoformat()
@@ -351,8 +362,8 @@ def test_materialize_merges_replaces_and_skips_suppressed(
     assert store.erase({"u2": subject_hash("u2", KEY)}, {}, clock.now)["u2"] >= 1
     assert store.get("u2", clock.now) is None
     store.erase({"u3": subject_hash("u3", KEY)}, {}, clock.now)
-    build_warehouse(
-        warehouse,
+    publish_user_features(
+        lakehouse,
         clock.ago(hours=6),
         {
             "u3": (clock.ago(days=1), None),
@@ -360,7 +371,7 @@ def test_materialize_merges_replaces_and_skips_suppressed(
             "u5": (clock.ago(days=1), None),
         },
     )
-    assert load_user_features(store, warehouse, KEY) == 2
+    assert load_user_features(store, lakehouse) == 2
 
     user = store.get("u1", clock.now)
     assert user["batch"] is None and user["as_of"] is None
@@ -369,8 +380,11 @@ def test_materialize_merges_replaces_and_skips_suppressed(
     assert store.get("u2", clock.now) is None and store.get("u3", clock.now) is None
 
 
-def test_materialize_without_the_table_raises(open_store: OpenStore, tmp_path: Path) -> None:
-    warehouse = tmp_path / "empty.duckdb"
-    duckdb.connect(str(warehouse)).close()
+def test_materialize_without_the_table_raises(open_store: OpenStore, lakehouse: Settings) -> None:
+    with pytest.raises(StoreError, match="expected a lakehouse"):
+        load_user_features(open_store(), lakehouse)
+    assert not Path(lakehouse.catalog.removeprefix("sqlite:")).exists()
+
+    connect(lakehouse.catalog, lakehouse.lake_dir).close()  # an empty lakehouse
     with pytest.raises(StoreError, match="user_features"):
-        load_user_features(open_store(), warehouse, KEY)
+        load_user_features(open_store(), lakehouse)

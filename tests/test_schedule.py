@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -14,6 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 from eventlake.cli import cli
+from eventlake.config import Settings
 from eventlake.exceptions import ConfigError
 from eventlake.schedule import (
     CRON_EXAMPLE,
@@ -190,7 +192,7 @@ def test_sigint_during_a_once_run_exits_with_the_builds_code(tmp_path):
     assert process.wait(timeout=10) == 2
 
 
-def test_each_run_holds_the_lake_lock_shared(tmp_path):
+def test_each_run_holds_the_lake_lock_exclusively(tmp_path):
     lock = tmp_path / "lake" / ".maintenance.lock"
     probe = python(
         "import fcntl, sys\n"
@@ -198,16 +200,29 @@ def test_each_run_holds_the_lake_lock_shared(tmp_path):
         "try:\n"
         "    fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)\n"
         "except BlockingIOError:\n"
-        "    sys.exit(1)\n"
-        "try:\n"
-        "    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)\n"
-        "except BlockingIOError:\n"
-        "    sys.exit(7)  # readers may share it, compaction may not take it\n"
+        "    sys.exit(7)  # neither another build nor erasure, compaction or retention\n"
     )
 
     code = run_schedule(probe, 60, once=True, lock_path=lock, handle_signals=False)
 
     assert code == 7
+
+
+def test_the_runs_get_the_lakehouse_settings(tmp_path, monkeypatch):
+    monkeypatch.setenv("EVENTLAKE_CATALOG", "sqlite:elsewhere.sqlite")
+    seen = tmp_path / "env.json"
+    probe = python(
+        "import json, os\n"
+        f"open({str(seen)!r}, 'w').write(json.dumps([os.environ['EVENTLAKE_CATALOG'], "
+        "os.environ['EVENTLAKE_LAKE_DIR'], os.environ['EVENTLAKE_TOPIC']]))\n"
+    )
+    monkeypatch.setenv("EVENTLAKE_TOPIC", "clicks")
+    settings = Settings(lake_dir=tmp_path / "lake", catalog=f"sqlite:{tmp_path / 'l.sqlite'}")
+
+    code = run_schedule(probe, 60, once=True, env=settings.dbt_env(), handle_signals=False)
+
+    assert code == 0
+    assert json.loads(seen.read_text()) == [settings.catalog, str(settings.lake_dir), "clicks"]
 
 
 def test_a_run_waits_while_compaction_holds_the_lake_lock(tmp_path):
@@ -250,3 +265,43 @@ def test_the_follow_up_runs_only_after_a_successful_build(tmp_path, build_code, 
 
     assert len(runs(then)) == then_runs
     assert code == (4 if then_runs else build_code)
+
+
+@pytest.mark.slow
+def test_one_scheduled_build_publishes_and_loads_the_online_store(tmp_path):
+    """`run-analytics --once --materialize-online` on a real lake: dbt builds into the lakehouse
+    named by the settings, publishes, and the online store gets the published user_features."""
+    from eventlake.generator import GeneratorConfig
+    from eventlake.rawlake import write_raw_lake
+    from tests.dbt_support import REPO, query
+
+    lake, catalog = tmp_path / "lake", f"sqlite:{tmp_path / 'lakehouse.sqlite'}"
+    write_raw_lake(GeneratorConfig(events=2_000, days=2), lake)
+    env = dict(
+        os.environ,
+        EVENTLAKE_LAKE_DIR=str(lake),
+        EVENTLAKE_CATALOG=catalog,
+        EVENTLAKE_ONLINE_BACKEND="sqlite",
+        EVENTLAKE_ONLINE_PATH=str(tmp_path / "online.sqlite"),
+        DBT_TARGET_PATH=str(tmp_path / "target"),
+        DBT_LOG_PATH=str(tmp_path / "logs"),
+    )
+
+    def eventlake(*args: str) -> subprocess.CompletedProcess:
+        command = [sys.executable, "-m", "eventlake.cli", *args]
+        return subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True)
+
+    done = eventlake("run-analytics", "--once", "--materialize-online")
+
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    user_id, events_30d, as_of = query(
+        lake,
+        catalog,
+        "select user_id, events_30d, features_as_of from user_features"
+        " order by events_30d desc, user_id limit 1",
+    )[0]
+    found = eventlake("features", "get", "--user-id", user_id)
+    assert found.returncode == 0, found.stderr
+    features = json.loads(found.stdout)
+    assert features["batch"]["events_30d"] == events_30d
+    assert features["as_of"] == as_of.isoformat()

@@ -35,7 +35,8 @@
         {%- set since = run_query(
             "select cast(max(consumed_through) as varchar)"
             ~ " from control.model_watermarks where model_name = '"
-            ~ this.identifier ~ "' and upstream_name = '" ~ upstream_name
+            ~ watermark_name(this.identifier) ~ "' and upstream_name = '"
+            ~ upstream_name
             ~ "'").columns[0].values()[0] -%}
     {%- endif -%}
     {%- if since is none -%}

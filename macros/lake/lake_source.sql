@@ -96,7 +96,7 @@
                     select max(consumed_through)
                     from control.model_watermarks
                     where
-                        model_name = '{{ model_name }}'
+                        model_name = '{{ watermark_name(model_name) }}'
                         and upstream_name = 'int_event_files__arrived'
                 ),
                 cast('-infinity' as timestamp with time zone)
@@ -105,4 +105,18 @@
         order by 1
     {%- endset -%}
     {{ return(run_query(query).columns[0].values() | list) }}
+{%- endmacro %}
+
+{% macro spark__lake_source(source_name, table_name) -%}
+    {%- set relation = source(source_name, table_name) -%}
+    {%- if not execute or (relation | string).startswith('__dbt__cte__') -%}
+        {{ return(relation) }}
+    {%- endif -%}
+    {%- set folder = lake_source_glob(source_name, table_name)
+        .split('/event_date=')[0] -%}
+    {%- set source_sql -%}
+        (select *, _metadata.file_path as _source_file
+        from parquet.`{{ folder }}`)
+    {%- endset -%}
+    {{ return(source_sql) }}
 {%- endmacro %}

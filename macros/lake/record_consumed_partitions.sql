@@ -6,15 +6,16 @@
     {{ return(adapter.dispatch('record_consumed_partitions')(upstream_name)) }}
 {%- endmacro %}
 
-{#- DuckLake has no upsert: the model's row is replaced (one commit). -#}
+{#-
+    DuckLake: a row is appended (readers take the newest). Replacing it would
+    delete from the table, and DuckLake checks a delete against concurrent
+    inserts per table: two models of one build finishing at once (threads:
+    2 on PostgreSQL) would make one commit fail.
+-#}
 {% macro default__record_consumed_partitions(upstream_name) -%}
-    delete from control.model_watermarks
-    where
-        model_name = '{{ this.identifier }}'
-        and upstream_name = '{{ upstream_name }}';
     insert into control.model_watermarks
     select
-        '{{ this.identifier }}' as model_name,
+        '{{ watermark_name(this.identifier) }}' as model_name,
         '{{ upstream_name }}' as upstream_name,
         current_timestamp as consumed_through,
         current_timestamp as updated_at

@@ -5,6 +5,11 @@ interval is followed at once by the next, never overlapped. A failing build is l
 exit code and the loop goes on. SIGINT and SIGTERM stop the loop between runs; during a run they
 are forwarded to dbt (started in its own process group, so a terminal's Ctrl-C reaches it once)
 and the loop waits for it to finish before stopping.
+
+dbt builds into the lakehouse named by EVENTLAKE_CATALOG and EVENTLAKE_LAKE_DIR (profiles.yml),
+which the runs get from the caller's settings. Each run holds the lake's maintenance lock
+exclusively: builds, erasure, compaction and retention write the lakehouse one at a time (a
+SQLite catalog takes one writer), while readers, who take no lock, go on reading.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import logging
+import os
 import re
 import shutil
 import signal
@@ -19,7 +25,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,11 +50,15 @@ class ScheduleConfig:
     cwd: Path | None = None
     """Working directory of the runs (the dbt project's root); the current one when None."""
     lock_path: Path | None = None
-    """A file locked shared during each run (the lake's maintenance lock, which compaction and
-    retention take exclusively, so no build reads files they are replacing); none when None."""
+    """A file locked exclusively during each run (the lake's maintenance lock, which erasure,
+    compaction and retention take too, so the lakehouse has one writer at a time); none when
+    None."""
     then: tuple[tuple[str, ...], ...] = ()
     """Commands run in order after a successful run, as part of it (the online store's load of
     the batch features); the first failure ends the run with its exit status."""
+    env: Mapping[str, str] | None = None
+    """Variables set for the runs on top of this process's environment (Settings.dbt_env():
+    the catalog and lake dbt builds into); none when None."""
 
     def __post_init__(self) -> None:
         if not self.command:
@@ -130,8 +140,8 @@ class Scheduler:
         return self._stop.is_set()
 
     @contextlib.contextmanager
-    def _read_lock(self) -> Iterator[bool]:
-        """Hold lock_path shared; yields False when stopped while waiting for it."""
+    def _lake_lock(self) -> Iterator[bool]:
+        """Hold lock_path exclusively; yields False when stopped while waiting for it."""
         if self.config.lock_path is None:
             yield True
             return
@@ -140,11 +150,14 @@ class Scheduler:
             waited = False
             while True:
                 try:
-                    fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
                     break
                 except BlockingIOError:
                     if not waited:
-                        log.info("waiting for %s (compaction or retention)", self.config.lock_path)
+                        log.info(
+                            "waiting for %s (erasure, compaction, retention or another build)",
+                            self.config.lock_path,
+                        )
                         waited = True
                     if self._stop.wait(0.5):
                         yield False
@@ -156,7 +169,7 @@ class Scheduler:
 
     def run_once(self) -> int:
         """One run, to its end; returns its exit status."""
-        with self._read_lock() as locked:
+        with self._lake_lock() as locked:
             if not locked:
                 log.info("stopped while waiting for %s: no run", self.config.lock_path)
                 return 128 + self._signal
@@ -171,7 +184,10 @@ class Scheduler:
     def _run_child(self, command: tuple[str, ...]) -> int:
         started = self.clock()
         log.info("run %d: %s", self.runs + 1, " ".join(command))
-        self._child = subprocess.Popen(command, cwd=self.config.cwd, start_new_session=True)
+        env = None if self.config.env is None else {**os.environ, **self.config.env}
+        self._child = subprocess.Popen(
+            command, cwd=self.config.cwd, env=env, start_new_session=True
+        )
         if self._stop.is_set():  # a signal came between the check and the start
             self._child.send_signal(self._signal)
         try:
@@ -222,12 +238,13 @@ def run_schedule(
     cwd: Path | None = None,
     lock_path: Path | None = None,
     then: Sequence[Sequence[str]] = (),
+    env: Mapping[str, str] | None = None,
     clock: Callable[[], float] = time.monotonic,
     handle_signals: bool = True,
 ) -> int:
     """Run `command` every `every` seconds without overlap; see Scheduler.run for the result."""
     config = ScheduleConfig(
-        tuple(command), every, cwd, lock_path, then=tuple(tuple(c) for c in then)
+        tuple(command), every, cwd, lock_path, then=tuple(tuple(c) for c in then), env=env
     )
     scheduler = Scheduler(config, clock=clock)
     if handle_signals:

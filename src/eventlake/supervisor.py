@@ -3,13 +3,15 @@
     eventlake load                     Kafka events -> lake/raw
     eventlake stream online            Kafka events -> personalization online store
     eventlake stream fraud             Kafka events -> fraud store
-    eventlake run-analytics --every …  dbt build (then the online store's batch load)
+    eventlake run-analytics --every …  dbt build into the lakehouse (then the online store's
+                                       batch load from its published user_features)
 
 Each runs as its own child process (one crash cannot take the others' state with it). Ctrl-C or
 SIGTERM is forwarded to every child, which finishes its batch and exits; the supervisor waits
 for all of them. When one child exits on its own, the others are stopped too and `up` exits
 non-zero, so whatever runs `up` (systemd, Kubernetes) restarts the whole set; every process
-resumes from its own offsets, so a restart loses and repeats nothing.
+resumes from its own offsets, so a restart loses and repeats nothing. All of them read the
+same environment (EVENTLAKE_CATALOG, EVENTLAKE_LAKE_DIR, ...): one lakehouse, one lake.
 """
 
 from __future__ import annotations

@@ -34,7 +34,8 @@
 {%- else -%}
     {%- set late_files_filter = "is_late and arrived_at > coalesce((select"
         ~ " max(consumed_through) from control.model_watermarks where"
-        ~ " model_name = '" ~ this.identifier ~ "' and upstream_name ="
+        ~ " model_name = '" ~ watermark_name(this.identifier)
+        ~ "' and upstream_name ="
         ~ " 'int_event_files__arrived'), cast('-infinity' as timestamp with"
         ~ " time zone))" -%}
 {%- endif -%}

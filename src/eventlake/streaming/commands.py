@@ -81,11 +81,11 @@ def features_get(user_id: str) -> None:
 
 @features.command("materialize")
 def features_materialize() -> None:
-    """Load user_features from the warehouse as the store's batch features."""
+    """Load the published user_features of the lakehouse as the store's batch features."""
     from eventlake.streaming.online.materialize import load_user_features
 
     with _opened("online") as target:
-        loaded = load_user_features(target, Settings.from_env().warehouse)
+        loaded = load_user_features(target, Settings.from_env())
     click.echo(f"loaded the batch features of {loaded} users")
 
 
@@ -138,7 +138,8 @@ def up(every: str) -> None:
     from eventlake.schedule import parse_interval
     from eventlake.supervisor import Supervisor, default_children
 
-    parse_interval(every)  # a bad interval fails here, not in a child
+    parse_interval(every)  # a bad interval or catalog fails here, not in a child
+    Settings.from_env()
     supervisor = Supervisor(default_children(every))
     supervisor.install_signal_handlers()
     sys.exit(supervisor.run())
