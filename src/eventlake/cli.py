@@ -199,15 +199,93 @@ def load(once: bool) -> None:
 
 @cli.command()
 def summary() -> None:
-    """What the lake holds: events, partitions, files, bytes, DLQ count."""
-    from eventlake.inventory import lake_summary
+    """What the lake holds (events, partitions, files, bytes, DLQ count), then what readers of
+    the lakehouse see: the published build, its events and dates, DuckLake's data files."""
+    from eventlake.inventory import lake_summary, lakehouse_summary
 
-    for key, value in lake_summary(Settings.from_env().lake_dir).items():
+    settings = Settings.from_env()
+    for key, value in lake_summary(settings.lake_dir).items():
         click.echo(f"{key:>22}: {value}")
+    for key, value in lakehouse_summary(settings.catalog, settings.lake_dir).items():
+        click.echo(f"{key:>22}: {value}")
+
+
+@cli.command(context_settings={"ignore_unknown_options": True})
+@click.option("-c", "--command", "sql", default=None, help="Run this SQL, print, exit.")
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["table", "csv", "json"]),
+    default="table",
+    show_default=True,
+    help="With -c: aligned columns, CSV with a header row, or a JSON list of objects.",
+)
+@click.option("--print-init", is_flag=True, help="Print the shell's init script and exit.")
+@click.argument("shell_args", nargs=-1, type=click.UNPROCESSED)
+def sql(sql: str | None, output_format: str, print_init: bool, shell_args) -> None:
+    """SQL on the lakehouse, read-only: an interactive DuckDB shell, or one query with -c.
+
+    Names resolve in the published build (schema main: events, the rollups, the marts);
+    build.<model> is the latest build's own table (published or not), control.* the erasure
+    plane. Readers take no lock: a shell left open never holds up a build. Arguments after
+    `--` go to the DuckDB CLI (for example `eventlake sql -- -csv`).
+    """
+    from eventlake.sql import open_shell, run_sql, shell_init
+
+    settings = Settings.from_env()
+    if print_init:
+        click.echo(shell_init(settings.catalog, settings.lake_dir), nl=False)
+    elif sql is not None:
+        if shell_args:
+            raise click.UsageError("-c runs the query here: no DuckDB CLI arguments with it")
+        run_sql(settings.catalog, settings.lake_dir, sql, output_format, sys.stdout)
+    else:
+        sys.exit(open_shell(settings.catalog, settings.lake_dir, shell_args))
 
 
 def _megabytes(size: int) -> str:
     return f"{size / 1e6:,.1f} MB"
+
+
+def _lakehouse_maintenance(settings: Settings, *, merge: bool, apply_changes: bool) -> None:
+    """DuckLake's merge (if asked), snapshot expiry and file cleanup, printed."""
+    from datetime import UTC, datetime
+
+    from eventlake.lakehouse_maintenance import MaintenanceConfig, lakehouse_exists, maintain
+
+    if not lakehouse_exists(settings.catalog):
+        click.echo(f"lakehouse: no catalog at {settings.catalog} yet, nothing to maintain")
+        return
+    config = MaintenanceConfig.from_env()
+    report = maintain(
+        settings.catalog,
+        settings.lake_dir,
+        datetime.now(UTC),
+        config,
+        merge=merge,
+        apply=apply_changes,
+    )
+    plan = report.plan
+    if report.merged is not None:
+        merged = report.merged
+        click.echo(
+            f"lakehouse: merged {merged.files_in} files of {merged.tables} tables "
+            f"into {merged.files_out}"
+        )
+    held = f", {plan.held} stay for {plan.held_by}" if plan.held else ""
+    click.echo(
+        f"lakehouse: {len(plan.snapshots)} snapshots older than "
+        f"{config.snapshot_retention_days} days {'expire' if apply_changes else 'would expire'}"
+        f"{held}"
+    )
+    if report.files_deleted is None:
+        merging = ", merging" if merge else ""
+        click.echo(
+            f"dry run: {len(plan.files)} released files would be deleted now (more once "
+            f"the snapshots expire){merging} with --apply"
+        )
+    else:
+        click.echo(f"lakehouse: {report.files_deleted} released files deleted")
 
 
 @cli.command()
@@ -221,11 +299,18 @@ def _megabytes(size: int) -> str:
     multiple=True,
     help="Only this event_date partition (repeatable); all by default.",
 )
-def compact(apply_changes: bool, target_mb: int, min_files: int, dates) -> None:
-    """Merge the small raw files of each event_date partition into files near --target-mb.
+@click.option("--skip-lakehouse", is_flag=True, help="Only the raw lake; not DuckLake's files.")
+def compact(
+    apply_changes: bool, target_mb: int, min_files: int, dates, skip_lakehouse: bool
+) -> None:
+    """Merge the small raw files of each event_date partition into files near --target-mb,
+    then the lakehouse's small files (DuckLake).
 
-    Per topic and Kafka partition, committed files only (below the checkpoint, not pending);
-    a dry run unless --apply.
+    Raw lake: per topic and Kafka partition, committed files only (below the checkpoint, not
+    pending). Lakehouse: DuckLake merges each table's small files, expires the snapshots older
+    than EVENTLAKE_SNAPSHOT_RETENTION_DAYS (7) that neither the published views nor a model's
+    watermark need, and deletes the files nothing references once released
+    EVENTLAKE_FILE_CLEANUP_GRACE_HOURS (1) ago. A dry run unless --apply.
     """
     from eventlake.compaction import CompactionConfig
     from eventlake.compaction import compact as run_compaction
@@ -236,7 +321,8 @@ def compact(apply_changes: bool, target_mb: int, min_files: int, dates) -> None:
         row_group_size=LoaderConfig.from_env().row_group_size,
         dates=tuple(d.date() for d in dates),
     )
-    plan, result = run_compaction(Settings.from_env().lake_dir, config, apply=apply_changes)
+    settings = Settings.from_env()
+    plan, result = run_compaction(settings.lake_dir, config, apply=apply_changes)
     by_date: dict[str, list] = {}
     for merge in plan.merges:
         by_date.setdefault(merge.output.parent.name, []).append(merge)
@@ -258,6 +344,8 @@ def compact(apply_changes: bool, target_mb: int, min_files: int, dates) -> None:
             f"{_megabytes(result.bytes_before)} -> {_megabytes(result.bytes_after)}, "
             f"{result.rows_merged:,} rows merged"
         )
+    if not skip_lakehouse:
+        _lakehouse_maintenance(settings, merge=True, apply_changes=apply_changes)
 
 
 @cli.command()
@@ -270,25 +358,30 @@ def compact(apply_changes: bool, target_mb: int, min_files: int, dates) -> None:
 )
 @click.option("--keep-days", type=click.IntRange(min=1), default=None, help="Default 730.")
 @click.option("--rollup-keep-days", type=click.IntRange(min=1), default=None, help="Default 1825.")
-@click.option("--skip-warehouse", is_flag=True, help="Only the lake; no dbt run-operation.")
+@click.option(
+    "--skip-lakehouse", is_flag=True, help="Only the raw lake; no dbt run-operation, no cleanup."
+)
 def retention(
     apply_changes: bool,
     today,
     keep_days: int | None,
     rollup_keep_days: int | None,
-    skip_warehouse: bool,
+    skip_lakehouse: bool,
 ) -> None:
-    """Expire event_date partitions older than --keep-days in the lake, then warehouse rows.
+    """Expire event_date partitions older than --keep-days: the raw lake's folders, then the
+    models' rows in the lakehouse.
 
-    Lake areas: raw/events, curated/fct_events, curated/training_events. The warehouse side is
-    `dbt run-operation expire_partitions` (models with meta.retention), run from the current
-    directory. A dry run unless --apply.
+    The lakehouse side is `dbt run-operation expire_partitions` (models with meta.retention;
+    rollups keep --rollup-keep-days), run from the current directory, which re-publishes the
+    readers' views; then the snapshots older than the time-travel window expire and the files
+    nothing references are deleted (as `eventlake compact` does). A dry run unless --apply.
     """
+    import contextlib
     from dataclasses import replace
     from datetime import UTC, datetime
 
     from eventlake.compaction import maintenance_lock
-    from eventlake.retention import RetentionConfig, expire_lake, expire_warehouse
+    from eventlake.retention import RetentionConfig, expire_lakehouse, expire_raw_lake
 
     settings = Settings.from_env()
     config = RetentionConfig.from_env()
@@ -298,29 +391,31 @@ def retention(
         rollup_keep_days=rollup_keep_days or config.rollup_keep_days,
     )
     day = today.date() if today else datetime.now(UTC).date()
-    plan, removed = expire_lake(settings.lake_dir, day, config, apply=apply_changes)
-    click.echo(
-        f"today {plan.today}: lake keeps event_date >= {plan.before_date}, "
-        f"rollups keep >= {plan.rollup_before_date}"
-    )
-    for area, totals in plan.totals().items():
-        dates = [p.event_date for p in plan.partitions if p.area == area]
-        span = f" ({min(dates)} .. {max(dates)})" if dates else ""
+    lock = maintenance_lock(settings.lake_dir) if apply_changes else contextlib.nullcontext()
+    with lock:
+        plan, removed = expire_raw_lake(settings.lake_dir, day, config, apply=apply_changes)
         click.echo(
-            f"{str(area):>24}: {totals.partitions} partitions{span}, {totals.files} files, "
-            f"{_megabytes(totals.bytes)}"
+            f"today {plan.today}: events keep event_date >= {plan.before_date}, "
+            f"rollups keep >= {plan.rollup_before_date}"
         )
-    if apply_changes:
-        click.echo(f"removed {removed} partitions")
-    else:
-        click.echo("dry run: nothing removed (use --apply)")
-    if skip_warehouse:
-        return
-    with maintenance_lock(settings.lake_dir):  # a running build holds the warehouse file
-        code = expire_warehouse(plan, dry_run=not apply_changes)
+        for area, totals in plan.totals().items():
+            dates = [p.event_date for p in plan.partitions if p.area == area]
+            span = f" ({min(dates)} .. {max(dates)})" if dates else ""
+            click.echo(
+                f"{str(area):>24}: {totals.partitions} partitions{span}, {totals.files} files, "
+                f"{_megabytes(totals.bytes)}"
+            )
+        if apply_changes:
+            click.echo(f"removed {removed} partitions")
+        else:
+            click.echo("dry run: nothing removed (use --apply)")
+        if skip_lakehouse:
+            return
+        code = expire_lakehouse(plan, dry_run=not apply_changes)
     if code != 0:
         click.echo(f"error: dbt run-operation expire_partitions exited with {code}", err=True)
         sys.exit(code)
+    _lakehouse_maintenance(settings, merge=False, apply_changes=apply_changes)
 
 
 def _run_analytics_help() -> str:
@@ -331,8 +426,10 @@ def _run_analytics_help() -> str:
         "at the later of (last start + interval) and (last end). A failed build is logged with "
         "its exit code and the loop goes on; --once runs one build and exits with dbt's code. "
         "SIGINT/SIGTERM stop between runs (a running build gets the signal and is waited for). "
-        "Builds hold the lake's maintenance lock shared, so compaction and retention never "
-        "replace files under them. Run from the repository root."
+        "dbt builds into the lakehouse of EVENTLAKE_CATALOG and EVENTLAKE_LAKE_DIR and publishes "
+        "to its readers once its tests pass. Each build holds the lake's maintenance lock, so "
+        "erasure, compaction, retention and builds write the lakehouse one at a time; readers "
+        "take no lock. Run from the repository root."
         "\n\nThe equivalent cron line (flock keeps runs from overlapping):\n\n\b\n"
         f"{CRON_EXAMPLE}"
     )
@@ -345,7 +442,7 @@ def _run_analytics_help() -> str:
 @click.option(
     "--materialize-online",
     is_flag=True,
-    help="After each successful build, load user_features into the online store.",
+    help="After each successful build, load the published user_features into the online store.",
 )
 def run_analytics(
     every: str, once: bool, select: tuple[str, ...], materialize_online: bool
@@ -354,12 +451,14 @@ def run_analytics(
     from eventlake.schedule import dbt_build_command, parse_interval, run_schedule
     from eventlake.supervisor import eventlake_command
 
+    settings = Settings.from_env()
     code = run_schedule(
         dbt_build_command(select),
         parse_interval(every),
         once=once,
-        lock_path=Settings.from_env().lake_dir / LOCK_NAME,
+        lock_path=settings.lake_dir / LOCK_NAME,
         then=[eventlake_command("features", "materialize")] if materialize_online else [],
+        env=settings.dbt_env(),
     )
     sys.exit(code)
 
