@@ -1,5 +1,5 @@
 """The consumer marts over a raw lake written straight to disk (no broker): training_events
-rewrites only the dates fct_events rewrote, int_users__last_seen folded incrementally equals a
+appends only the rows fct_events inserted, int_users__last_seen folded incrementally equals a
 recomputation from all facts, and the feature marts follow the newest event."""
 
 from __future__ import annotations
@@ -18,34 +18,37 @@ pytestmark = [pytest.mark.slow]
 START = dt.date(2026, 1, 1)
 
 
-def test_an_appended_day_rewrites_only_its_training_partition(tmp_path: Path) -> None:
-    lake, warehouse = tmp_path / "lake", tmp_path / "wh.duckdb"
+def folders(names) -> list[str]:
+    return sorted({name.split("/")[0] for name in names})
+
+
+def test_an_appended_day_adds_only_its_training_files(tmp_path: Path) -> None:
+    lake, catalog = tmp_path / "lake", f"sqlite:{tmp_path / 'lakehouse.sqlite'}"
     write_raw_lake(GeneratorConfig(events=20_000, days=5, start_date=START, late_fraction=0), lake)
-    dbt(lake, warehouse, "build")
-    training = lake / "curated" / "training_events"
+    dbt(lake, catalog, "build")
+    training = lake / "curated" / "build" / "training_events"
     first = file_identities(training)
-    assert len(first) == 5
+    assert folders(first) == [f"event_date={START + dt.timedelta(days=k)}" for k in range(5)]
 
-    # Nothing new: nothing rewritten, the folded users unchanged.
-    users = query(warehouse, "select * from int_users__last_seen order by user_id")
-    dbt(lake, warehouse, "build")
+    # Nothing new: no file added or rewritten, the folded users unchanged.
+    users = query(lake, catalog, "select * from int_users__last_seen order by user_id")
+    dbt(lake, catalog, "build")
     assert file_identities(training) == first
-    assert query(warehouse, "select * from int_users__last_seen order by user_id") == users
+    assert query(lake, catalog, "select * from int_users__last_seen order by user_id") == users
 
-    # One more day: its partition is added, the five others keep their files.
+    # One more day: files are added in its folder only, the five others keep theirs.
     day = START + dt.timedelta(days=5)
     config = GeneratorConfig(events=4_000, days=1, start_date=day, seed=7, late_fraction=0)
     write_raw_lake(config, lake, append=True)
-    dbt(lake, warehouse, "build")
+    dbt(lake, catalog, "build")
     after = file_identities(training)
     assert {name: after[name] for name in first} == first
-    assert [name for name in after if name not in first] == [
-        f"event_date={day.isoformat()}/data_0.parquet"
-    ]
+    assert folders(set(after) - set(first)) == [f"event_date={day}"]
 
     # The incremental fold equals a recomputation over every fact.
     mismatches = query(
-        warehouse,
+        lake,
+        catalog,
         """
         with ranked as (
             select *, row_number() over (
@@ -77,9 +80,11 @@ def test_an_appended_day_rewrites_only_its_training_partition(tmp_path: Path) ->
     assert mismatches == [(0,)]
 
     # The feature marts are as of the newest event, which is on the new day.
-    newest = query(warehouse, "select max(event_at) from fct_events")[0][0]
-    assert query(warehouse, "select distinct features_as_of from user_features") == [(newest,)]
-    assert query(warehouse, "select distinct window_end from fraud_user_velocity") == [(newest,)]
-    assert query(warehouse, "select count(*) from training_events") == query(
-        warehouse, "select count(*) from fct_events"
+    newest = query(lake, catalog, "select max(event_at) from fct_events")[0][0]
+    assert query(lake, catalog, "select distinct features_as_of from user_features") == [(newest,)]
+    assert query(lake, catalog, "select distinct window_end from fraud_user_velocity") == [
+        (newest,)
+    ]
+    assert query(lake, catalog, "select count(*) from training_events") == query(
+        lake, catalog, "select count(*) from fct_events"
     )

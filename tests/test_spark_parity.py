@@ -1,9 +1,13 @@
 """Parity of the two targets (issue 6): the same dbt project built on DuckDB and on Spark
-(dbt-spark, method session, local pyspark) over copies of one generated lake gives the same
+(dbt-spark, method session, local pyspark) over copies of one generated raw lake gives the same
 fct_events row counts per date, rollups, user_features and the other marts, on a full build
 and after an incremental one (a new day and a replayed file of an older date); and the same
 after an erasure, which on Spark rewrites the subjects' partitions in the engine; and after
 retention, which on Spark drops the expired partitions.
+
+DuckDB builds into its DuckLake lakehouse (a SQLite catalog in the target's folder; the tests
+read the schema `build`, as `dbt run` publishes nothing); Spark builds its own Parquet tables
+(lake/curated/ for its lake_partitions models, spark-warehouse/ for the others).
 
 Needs pyspark, dbt-spark (the `spark` extra) and Java. Slow (Spark starts a JVM per dbt
 invocation): `make test-spark` installs the extra and runs it; `make test` leaves it out
@@ -22,9 +26,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from eventlake.erasure.lake_rewrite import Subject, erase_from_lake
 from eventlake.erasure.subjects import subject_hash
-from eventlake.retention import RetentionConfig, apply_retention, plan_retention
+from eventlake.lakehouse import connect
+from eventlake.retention import SPARK_AREAS, RetentionConfig, apply_retention, plan_retention
 
 pytestmark = [pytest.mark.slow, pytest.mark.spark]
 
@@ -55,12 +59,16 @@ TABLES = {
 }
 
 
+def catalog_of(work: Path) -> str:
+    return f"sqlite:{work / 'lakehouse.sqlite'}"
+
+
 def run(work: Path, lake: Path, *args: str) -> None:
-    """One command with this target's lake, warehouse and Spark metastore, from `work`."""
+    """One command with this target's lake, lakehouse catalog and Spark metastore, from `work`."""
     env = dict(
         os.environ,
         EVENTLAKE_LAKE_DIR=str(lake),
-        EVENTLAKE_WAREHOUSE=str(work / "warehouse.duckdb"),
+        EVENTLAKE_CATALOG=catalog_of(work),
         EVENTLAKE_SPARK_WAREHOUSE=str(work / "spark-warehouse"),
         DBT_TARGET_PATH=str(work / "target"),
         DBT_LOG_PATH=str(work / "logs"),
@@ -84,7 +92,7 @@ def build(work: Path, lake: Path, *target: str, selection: list[str] = SELECTION
 
 def two_targets(tmp_path: Path, events: int, selection: list[str] = SELECTION) -> tuple[Path, Path]:
     """A generated lake of 3 days from 2026-01-10, copied: built on DuckDB in tmp/duckdb and on
-    Spark in tmp/spark (each folder holds its lake, warehouse and metastore)."""
+    Spark in tmp/spark (each folder holds its lake, lakehouse catalog and metastore)."""
     duck, spark = tmp_path / "duckdb", tmp_path / "spark"
     duck.mkdir()
     spark.mkdir()
@@ -97,30 +105,25 @@ def two_targets(tmp_path: Path, events: int, selection: list[str] = SELECTION) -
 
 def differences(duck: Path, spark: Path, lake_duck: Path, lake_spark: Path) -> dict[str, list]:
     """Per compared object, the rows one target has and the other has not (both ways)."""
-    con = duckdb.connect()
-    con.execute("set TimeZone = 'UTC'")
-    con.execute(f"attach '{duck / 'warehouse.duckdb'}' as duck (read_only)")
+    con = connect(catalog_of(duck), lake_duck, read_only=True)
     found: dict[str, list] = {}
-
-    def counts(lake: Path) -> str:
-        return (
-            "select event_date, count(*) as n from read_parquet("
-            f"'{lake}/curated/fct_events/*/*.parquet', hive_partitioning = true) group by 1"
-        )
-
+    on_duckdb = "select event_date, count(*) as n from build.fct_events group by 1"
+    on_spark = (
+        "select event_date, count(*) as n from read_parquet("
+        f"'{lake_spark}/curated/fct_events/*/*.parquet', hive_partitioning = true) group by 1"
+    )
     found["fct_events"] = con.execute(
-        f"({counts(lake_duck)} except {counts(lake_spark)})"
-        f" union all ({counts(lake_spark)} except {counts(lake_duck)})"
+        f"({on_duckdb} except {on_spark}) union all ({on_spark} except {on_duckdb})"
     ).fetchall()
     for name, (partitioned, floats) in TABLES.items():
-        columns = [row[0] for row in con.execute(f"describe duck.main.{name}").fetchall()]
+        columns = [row[0] for row in con.execute(f"describe build.{name}").fetchall()]
         select = ", ".join(
             f"round(cast({column} as double), 5)" if column in floats else column
             for column in columns
         )
         glob = spark / "spark-warehouse" / "eventlake.db" / name
         files = f"'{glob}/*/*.parquet'" if partitioned else f"'{glob}/*.parquet'"
-        on_duckdb = f"select {select} from duck.main.{name}"
+        on_duckdb = f"select {select} from build.{name}"
         on_spark = (
             f"select {select} from read_parquet({files},"
             f" hive_partitioning = {str(partitioned).lower()})"
@@ -158,7 +161,6 @@ def test_spark_builds_the_same_marts_as_duckdb(tmp_path: Path) -> None:
 ERASED = {
     "fct_events": ("lake", "curated/fct_events/*/*.parquet", "user_id"),
     "training_events": ("lake", "curated/training_events/*/*.parquet", "user_key"),
-    "fct_events_recent": ("warehouse", "eventlake.db/fct_events_recent/*/*.parquet", "user_id"),
     "user_features": ("warehouse", "eventlake.db/user_features/*.parquet", "user_id"),
     "fraud_user_velocity": ("warehouse", "eventlake.db/fraud_user_velocity/*.parquet", "user_id"),
     "int_users__last_seen": ("warehouse", "eventlake.db/int_users__last_seen/*.parquet", "user_id"),
@@ -188,23 +190,25 @@ def spark_statuses(spark: Path) -> dict[tuple[str, str], tuple[str, int | None]]
 def test_erasure_on_spark_rewrites_the_subjects_partitions_and_matches_duckdb(
     tmp_path: Path,
 ) -> None:
-    selection = [*SELECTION, "training_events", "fct_events_recent", "events"]
+    selection = [*SELECTION, "training_events", "events"]
     duck, spark = two_targets(tmp_path, 8000, selection)
     lake_duck, lake_spark = duck / "lake", spark / "lake"
 
     # The most active user, on every date; and a request for someone never seen.
-    user = duckdb.sql(
-        f"select user_id from read_parquet('{lake_duck}/curated/fct_events/*/*.parquet')"
-        " group by 1 order by count(distinct event_date) desc, count(*) desc, 1 limit 1"
-    ).fetchall()[0][0]
-    subjects = [
-        Subject("req-active", user, subject_hash(user, KEY)),
-        Subject("req-absent", "user-never-seen", subject_hash("user-never-seen", KEY)),
-    ]
+    with connect(catalog_of(duck), lake_duck, read_only=True) as lakehouse:
+        user = lakehouse.sql(
+            "select user_id from build.fct_events"
+            " group by 1 order by count(distinct event_date) desc, count(*) desc, 1 limit 1"
+        ).fetchall()[0][0]
+    # request id -> the subject's keyed hash
+    subjects = {
+        "req-active": subject_hash(user, KEY),
+        "req-absent": subject_hash("user-never-seen", KEY),
+    }
     mine = f"user_id = '{user}'"
     before = {name: spark_rows(spark, name) for name in ERASED}
     theirs = {
-        name: spark_rows(spark, name, f"{column} <> '{subjects[0].subject_hash}'")
+        name: spark_rows(spark, name, f"{column} <> '{subjects['req-active']}'")
         if column == "user_key"
         else spark_rows(spark, name, f"not ({mine})")
         for name, (_, _, column) in ERASED.items()
@@ -214,28 +218,26 @@ def test_erasure_on_spark_rewrites_the_subjects_partitions_and_matches_duckdb(
     requests = (
         "{requests: ["
         + ", ".join(
-            f"{{request_id: {s.request_id}, subject_hash: '{s.subject_hash}'}}" for s in subjects
+            f"{{request_id: {request_id}, subject_hash: '{hashed}'}}"
+            for request_id, hashed in subjects.items()
         )
         + "]}"
     )
     ids = "[req-active, req-absent]"
-    # DuckDB: the production path, the lake pass (Python) then the macro with its dates.
+    # DuckDB: every model is a DuckLake table; the macro deletes the subjects' rows.
     dbt(duck, lake_duck, "run-operation", "record_erasure_requests", "--args", requests)
-    lake = erase_from_lake(lake_duck, subjects)
-    curated = {
-        name.removeprefix("curated/"): sorted(found.partitions)
-        for name, found in lake.objects.items()
-        if name.startswith("curated/") and found.partitions
-    }
-    assert set(curated) == {"fct_events", "training_events"}, curated
     dbt(
         duck,
         lake_duck,
         "run-operation",
         "erase_subjects",
         "--args",
-        f"{{request_ids: {ids}, lake_partitions: {curated}, recompute_requests: [req-active]}}",
+        f"{{request_ids: {ids}, recompute_requests: [req-active]}}",
     )
+    with connect(catalog_of(duck), lake_duck, read_only=True) as lakehouse:
+        assert lakehouse.sql(f"select count(*) from build.fct_events where {mine}").fetchall() == [
+            (0,)
+        ]
     # Spark: the macro alone rewrites the partitions holding the subject.
     dbt(
         spark,
@@ -286,22 +288,29 @@ def test_erasure_on_spark_rewrites_the_subjects_partitions_and_matches_duckdb(
 def test_retention_on_spark_drops_the_expired_partitions_and_matches_duckdb(
     tmp_path: Path,
 ) -> None:
-    selection = [*SELECTION, "fct_events_recent"]
-    duck, spark = two_targets(tmp_path, 6000, selection)
+    duck, spark = two_targets(tmp_path, 6000)
     lake_duck, lake_spark = duck / "lake", spark / "lake"
 
-    # Keep one day (and rollups one day): 2026-01-10 expires, in the lake and the warehouse.
-    config = RetentionConfig(keep_days=1, rollup_keep_days=1)
+    # Keep one day (and rollups one day): 2026-01-10 expires, in the raw lake and the models (on
+    # Spark also the folders of fct_events in the lake).
     arguments = "{before_date: '2026-01-11', rollup_before_date: '2026-01-11', dry_run: false}"
-    for work, lake, target in ((duck, lake_duck, ()), (spark, lake_spark, ("--target", "spark"))):
+    for work, lake, target, areas in (
+        (duck, lake_duck, (), 1),
+        (spark, lake_spark, ("--target", "spark"), 2),
+    ):
+        config = RetentionConfig(keep_days=1, rollup_keep_days=1, areas=SPARK_AREAS[:areas])
         plan = plan_retention(lake, date(2026, 1, 12), config)
         assert {p.event_date for p in plan.partitions} == {date(2026, 1, 10)}
-        assert apply_retention(plan) == len(plan.partitions) == 2  # raw/events, fct_events
+        assert apply_retention(plan) == len(plan.partitions) == areas
         dbt(work, lake, "run-operation", "expire_partitions", "--args", arguments, *target)
 
     expired = "event_date < date '2026-01-11'"
+    with connect(catalog_of(duck), lake_duck, read_only=True) as lakehouse:
+        assert lakehouse.sql(
+            f"select count(*) from build.fct_events where {expired}"
+        ).fetchall() == [(0,)]
     warehouse = spark / "spark-warehouse" / "eventlake.db"
-    for name in [*(t for t, (p, _) in TABLES.items() if p), "fct_events_recent"]:
+    for name in (t for t, (p, _) in TABLES.items() if p):
         folders = sorted(path.name for path in (warehouse / name).glob("event_date=*"))
         assert folders and "event_date=2026-01-10" not in folders, (name, folders)
     state = warehouse / "fct_events__partitions" / "*" / "*.parquet"
@@ -310,8 +319,8 @@ def test_retention_on_spark_drops_the_expired_partitions_and_matches_duckdb(
     ).fetchall() == [(date(2026, 1, 11),)]
 
     # A build after retention reads the metastore's partitions without the expired ones.
-    build(duck, lake_duck, selection=selection)
-    build(spark, lake_spark, "--target", "spark", selection=selection)
+    build(duck, lake_duck)
+    build(spark, lake_spark, "--target", "spark")
     found = differences(duck, spark, lake_duck, lake_spark)
     # Known divergence: int_users__last_seen is incremental on DuckDB (it remembers users whose
     # every event expired) and a table rebuilt from fct_events on Spark (it forgets them).
