@@ -1,7 +1,7 @@
 {#-
-    The partition dates (YYYY-MM-DD strings) of a model that the running
-    invocation changed (on Spark: that its latest build wrote): what a test
-    of that build should check, without reading the whole history.
+    The partition dates (YYYY-MM-DD strings) of a model that the build to
+    publish changed (on Spark: that its latest build wrote): what a test of
+    that build should check, without reading the whole history.
 -#}
 {% macro latest_build_partitions(model_name) -%}
     {%- set relation = ref(model_name) -%}
@@ -11,21 +11,57 @@
     {{ return(adapter.dispatch('latest_build_partitions')(model_name)) }}
 {%- endmacro %}
 
-{#- DuckLake: the dates of the rows this invocation inserted or deleted. -#}
+{#-
+    DuckLake: the dates of the rows inserted or deleted since the snapshot
+    readers see (the model's published view, pinned by publish_build), so a
+    build after a failed one tests that one's rows too before publishing
+    them; since this invocation started where nothing is published (a dev
+    target, a first build).
+-#}
 {% macro default__latest_build_partitions(model_name) -%}
     {%- set relation = ref(model_name) -%}
+    {%- set since = run_started_at.isoformat() -%}
+    {%- set published = published_snapshot_time(relation) -%}
+    {%- if published is not none -%}
+        {%- set since = published -%}
+    {%- endif -%}
     {%- set query -%}
         select distinct cast(event_date as varchar)
         from ducklake_table_changes(
             '{{ relation.database }}', '{{ relation.schema }}',
             '{{ relation.identifier }}',
-            cast('{{ run_started_at.isoformat() }}'
-                    as timestamp with time zone),
+            cast('{{ since }}' as timestamp with time zone),
             now()
         )
         order by 1
     {%- endset -%}
     {{ return(run_query(query).columns[0].values() | list) }}
+{%- endmacro %}
+
+{#-
+    When the snapshot a build relation's published view is pinned to was
+    taken (text), or none: not the production target, or not published.
+-#}
+{% macro published_snapshot_time(relation) -%}
+    {%- if target.schema != var('build_schema') -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {%- set definition = run_query(
+        "select sql from duckdb_views() where database_name = '"
+        ~ relation.database ~ "' and schema_name = '" ~ published_schema()
+        ~ "' and view_name = '" ~ relation.identifier ~ "'"
+    ).columns[0].values() -%}
+    {%- set pinned = modules.re.search(
+        '(?i)at\\s*\\(\\s*version\\s*=>\\s*([0-9]+)',
+        definition[0] if definition else '') -%}
+    {%- if not pinned -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {%- set taken = run_query(
+        "select cast(snapshot_time as varchar) from " ~ relation.database
+        ~ ".snapshots() where snapshot_id = " ~ pinned.group(1)
+    ).columns[0].values() -%}
+    {{ return(taken[0] if taken else none) }}
 {%- endmacro %}
 
 {% macro spark__latest_build_partitions(model_name) -%}
