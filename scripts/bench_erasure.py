@@ -11,11 +11,15 @@ copies it twice (cp -r), then:
    (three disjoint sets);
 2. on the second copy, the same 100 users as the 100-batch, one request and one pass each.
 
-With --passes N, the same comparison for the whole orchestrator (`eventlake erasure process`:
-intake through the broker, lake rewrite, dbt's erase_subjects on every model, the warehouse
-file's rewrite; rollups are left to the scheduled build, --no-build): a local broker is
-started, a warehouse is built on two more copies, then one pass erases the 100 users and N of
-them are erased one request and one pass each (N=100 takes about half an hour here).
+With --lakehouse, whole orchestrator passes (`eventlake erasure process`: intake through the
+broker, the raw lake's rewrite, dbt's erase_subjects (DuckLake deletes in every model), the
+dbt build that recomputes the rollups, and the lakehouse purge: files with deleted rows
+rewritten, older snapshots expired, old files deleted): a local broker is started, and on
+fresh copies of the lake a lakehouse is built (a SQLite catalog beside it), then one pass
+erases the first user, and on another copy one pass erases the 100; with --passes N, N of the
+100 are then erased one request and one pass each on a third copy. Each pass prints its wall
+time and the purge's own figures (EVENTLAKE_ERASURE_CLEANUP_GRACE_SECONDS of it are the
+readers' grace, --grace here).
 
 Prints per pass: wall time (finding + rewriting), bytes read to find and their share of the
 lake's bytes, files rewritten or removed against files in the lake; then the ratio of the 100
@@ -108,8 +112,11 @@ def erase(lake_dir: Path, users: list[str], into: Passes) -> LakeErasure:
     return result
 
 
-def orchestrated(source: Path, runs: Path, hundred: list[str], singles: int) -> None:
-    """Whole orchestrator passes: the 100 in one, then `singles` of them one each."""
+def orchestrated(
+    source: Path, runs: Path, one: list[str], hundred: list[str], singles: int, grace: int
+) -> None:
+    """Whole orchestrator passes on the lakehouse: the first user in one, the 100 in one, then
+    `singles` of them one each."""
     import os
     import socket
     import statistics
@@ -122,46 +129,62 @@ def orchestrated(source: Path, runs: Path, hundred: list[str], singles: int) -> 
     repo = Path(__file__).resolve().parents[1]
     os.environ["DBT_TARGET_PATH"] = str(runs / "target")
     os.environ["DBT_LOG_PATH"] = str(runs / "logs")
+    config = ErasureConfig(stream_stores=(), cleanup_grace_seconds=grace)
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         servers = f"127.0.0.1:{probe.getsockname()[1]}"
     broker = LocalBroker(servers, runs / "broker")
     broker.start()
+    print(
+        "| pass | wall s | raw lake s | purge s | files rewritten (raw) | lakehouse files "
+        "rewritten | snapshots expired | files deleted |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    timings: dict[str, list[float]] = {}
     try:
-        timings: dict[str, list[float]] = {"batch": [], "single": []}
-        for label, users in (("batch", [hundred]), ("single", [[u] for u in hundred[:singles]])):
+        plan = [("one", [one]), ("batch", [hundred])]
+        if singles:
+            plan.append(("single", [[u] for u in hundred[:singles]]))
+        for label, batches in plan:
             lake_dir = copy_of(source, runs / f"{label}-lake")
             settings = Settings(
                 bootstrap_servers=servers,
                 lake_dir=lake_dir,
-                warehouse=runs / f"{label}.duckdb",
+                catalog=f"sqlite:{runs / f'{label}.sqlite'}",
                 erasure_topic=f"erasure-{label}",
                 confirmation_topic=f"confirmations-{label}",
             )
             started = time.perf_counter()
             Dbt(settings, repo)("build")
-            print(f"{label}: dbt build of the warehouse {time.perf_counter() - started:.0f} s")
-            for n, batch in enumerate(users):
+            print(f"({label}: dbt build of the lakehouse {time.perf_counter() - started:.0f} s)")
+            for n, batch in enumerate(batches):
                 now = dt.datetime.now(dt.UTC)
                 requests = [ErasureRequest(f"{label}-{n}-{i}", u, now) for i, u in enumerate(batch)]
                 started = time.perf_counter()
                 publish_requests(settings, requests)
-                report = process(settings, ErasureConfig(), build=False, project_dir=repo)
-                timings[label].append(time.perf_counter() - started)
-                assert len(report.erased) == len(batch), report
+                report = process(settings, config, project_dir=repo)
+                wall = time.perf_counter() - started
+                timings.setdefault(label, []).append(wall)
+                assert len(report.erased) == len(batch) and report.build_ok, report
+                assert report.purge is not None and report.purge.done, report.purge
+                lake, purge = report.lake, report.purge
+                raw = sum(o.files_rewritten + o.files_removed for o in lake.objects.values())
+                print(
+                    f"| {len(batch)} subject(s), {label} | {wall:.1f} | "
+                    f"{lake.seconds_find + lake.seconds_rewrite:.1f} | {purge.seconds:.1f} | "
+                    f"{raw} / {lake.files_in_lake} | {purge.files_rewritten} | "
+                    f"{purge.snapshots_expired} | {purge.files_removed} |"
+                )
     finally:
         broker.stop()
-    batch = timings["batch"][0]
-    single = statistics.median(timings["single"])
-    print(
-        f"orchestrator: 100 in one pass {batch:.1f} s; one request a pass: median {single:.1f} s "
-        f"over {len(timings['single'])} passes (sum {sum(timings['single']):.0f} s)"
-    )
-    measured = sum(timings["single"]) if singles >= len(hundred) else single * len(hundred)
-    print(
-        f"100 single passes / 100 in one pass: {measured / batch:.1f}x"
-        + ("" if singles >= len(hundred) else f" (the {singles} measured, scaled to 100)")
-    )
+    one_pass, batch = timings["one"][0], timings["batch"][0]
+    print(f"orchestrator: 1 subject in one pass {one_pass:.1f} s, 100 in one pass {batch:.1f} s")
+    if singles:
+        single = statistics.median(timings["single"])
+        print(
+            f"one request a pass: median {single:.1f} s over {len(timings['single'])} passes; "
+            f"100 of them would take {100 * single / batch:.1f}x the 100 in one pass"
+        )
 
 
 def main() -> None:
@@ -171,10 +194,18 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=14)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument(
+        "--lakehouse",
+        action="store_true",
+        help="Also time whole orchestrator passes on the lakehouse: 1 subject, the 100 in one.",
+    )
+    parser.add_argument(
         "--passes",
         type=int,
         default=0,
-        help="Also time whole orchestrator passes: the 100 in one, and this many one each.",
+        help="Also this many of the 100 one request and one pass each (implies --lakehouse).",
+    )
+    parser.add_argument(
+        "--grace", type=int, default=10, help="The purge's cleanup grace, seconds (default 10)."
     )
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
@@ -202,8 +233,8 @@ def main() -> None:
             erase(singles, [user], each)
         shutil.rmtree(batched)
         shutil.rmtree(singles)
-        if args.passes:
-            orchestrated(source, runs, hundred, args.passes)
+        if args.lakehouse or args.passes:
+            orchestrated(source, runs, one, hundred, args.passes, args.grace)
     finally:
         shutil.rmtree(runs, ignore_errors=True)
 

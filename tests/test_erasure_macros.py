@@ -17,11 +17,11 @@ pytestmark = pytest.mark.slow
 KEY = "eventlake-dev-key"
 
 
-def record(lake, warehouse, requests, check: bool = True) -> str:
+def record(lake, catalog, requests, check: bool = True) -> str:
     arguments = json.dumps({"requests": requests})
     return dbt(
         lake,
-        warehouse,
+        catalog,
         "run-operation",
         "record_erasure_requests",
         "--args",
@@ -31,19 +31,20 @@ def record(lake, warehouse, requests, check: bool = True) -> str:
 
 
 def test_requests_are_recorded_once_and_bad_ones_write_nothing(tmp_path):
-    lake, warehouse = tmp_path / "lake", tmp_path / "warehouse.duckdb"
-    dbt(lake, warehouse, "run-operation", "setup_control_plane")
+    lake, catalog = tmp_path / "lake", f"sqlite:{tmp_path / 'lakehouse.sqlite'}"
+    dbt(lake, catalog, "run-operation", "setup_control_plane")
     alice, bob = subject_hash("alice", KEY), subject_hash("bob", KEY)
     record(
         lake,
-        warehouse,
+        catalog,
         [
             {"request_id": "r1", "subject_hash": alice},
             {"request_id": "r2", "subject_hash": bob},
         ],
     )
     first = query(
-        warehouse,
+        lake,
+        catalog,
         "select request_id, subject_hash, received_at, due_at - received_at"
         " from control.erasure_requests order by 1",
     )
@@ -54,18 +55,17 @@ def test_requests_are_recorded_once_and_bad_ones_write_nothing(tmp_path):
     carol = subject_hash("carol", KEY)
     record(
         lake,
-        warehouse,
+        catalog,
         [
             {"request_id": "r1", "subject_hash": alice},
             {"request_id": "r3", "subject_hash": carol},
         ],
     )
-    again = query(warehouse, "select request_id, received_at from control.erasure_requests")
+    again = query(lake, catalog, "select request_id, received_at from control.erasure_requests")
     assert sorted(again)[:2] == [(r[0], r[2]) for r in first]
     assert len(again) == 3
-    assert sorted(query(warehouse, "select subject_hash from control.erasure_suppressions")) == (
-        sorted([(alice,), (bob,), (carol,)])
-    )
+    suppressed = query(lake, catalog, "select subject_hash from control.erasure_suppressions")
+    assert sorted(suppressed) == sorted([(alice,), (bob,), (carol,)])
 
     # An id already recorded for another subject, a malformed hash, an injected id: refused.
     bad = [
@@ -74,7 +74,7 @@ def test_requests_are_recorded_once_and_bad_ones_write_nothing(tmp_path):
         [{"request_id": "r6'; drop table control.erasure_requests; --", "subject_hash": alice}],
     ]
     for requests in bad:
-        output = record(lake, warehouse, requests, check=False)
+        output = record(lake, catalog, requests, check=False)
         assert "nothing was recorded" in output, output[-2000:]
-    assert len(query(warehouse, "select * from control.erasure_requests")) == 3
-    assert len(query(warehouse, "select * from control.erasure_suppressions")) == 3
+    assert len(query(lake, catalog, "select * from control.erasure_requests")) == 3
+    assert len(query(lake, catalog, "select * from control.erasure_suppressions")) == 3

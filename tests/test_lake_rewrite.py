@@ -317,3 +317,23 @@ def test_finding_one_subject_reads_a_small_part_of_the_lake(lake_copy):
     raw = result.objects[RAW]
     assert 0 < raw.files_rewritten < raw.files_scanned
     assert result.bytes_read_to_find < 0.5 * result.bytes_in_lake
+
+
+def test_the_lakehouse_files_under_curated_are_never_rewritten(lake_copy):
+    """DuckLake records each of its files' size and statistics in its catalog: the lake pass
+    leaves `curated/**/ducklake-*.parquet` to the lakehouse (DELETE, then its own rewrite),
+    while Spark's tables beside them (curated/fct_events here) are still rewritten."""
+    lake_dir, users = lake_copy
+    source = lake_dir / FACTS / f"event_date={START}" / "data_0.parquet"
+    owned = lake_dir / "curated" / "build" / "fct_events" / f"event_date={START}"
+    owned.mkdir(parents=True)
+    for name in ("ducklake-0190-data.parquet", "ducklake-0190-data-delete.parquet"):
+        shutil.copy2(source, owned / name)
+    before = identities(owned.parent)
+    assert holdings(lake_dir, users)[owned / "ducklake-0190-data.parquet"]
+
+    result = erase_from_lake(lake_dir, requests_for(users), clock=CLOCK.timestamp)
+
+    assert identities(owned.parent) == before
+    assert "curated/build/fct_events" not in result.objects
+    assert result.objects[FACTS].files_rewritten > 0

@@ -1,8 +1,8 @@
 """`eventlake erasure process` driving the Spark target (EVENTLAKE_DBT_TARGET=spark): a real
 broker, the real loader, the dbt project built on a local Spark session. The subject must be
 gone from the lake (raw and curated) and from every Parquet file of Spark's tables, and the
-DuckDB ledger `eventlake erasure status` and `audit` read must show Spark's objects confirmed,
-the rollups once the pass's build has recomputed them.
+ledger `eventlake erasure status` and `audit` read (the lakehouse's control plane) must show
+Spark's objects confirmed, the rollups once the pass's build has recomputed them.
 
 Slow (a JVM per dbt invocation on Spark); needs the `spark` extra and Java: `make test-spark`.
 """
@@ -66,11 +66,7 @@ def spark_settings(erasure_settings, tmp_path, monkeypatch):
 
 def spark_dbt(settings, project: Path, *args: str) -> None:
     """dbt on the Spark target from the project's folder, as the orchestrator runs it there."""
-    env = dict(
-        os.environ,
-        EVENTLAKE_LAKE_DIR=str(settings.lake_dir),
-        EVENTLAKE_WAREHOUSE=str(settings.warehouse),
-    )
+    env = dict(os.environ, **settings.dbt_env())
     done = subprocess.run(
         [str(DBT), *args, "--target", "spark", "--profiles-dir", ".", "--project-dir", "."],
         cwd=project,
@@ -84,10 +80,12 @@ def spark_dbt(settings, project: Path, *args: str) -> None:
 
 def files_holding(folder: Path, needles: set[str]) -> list[str]:
     """Parquet files under `folder` (hidden ones included) with a string or binary value equal
-    to a needle; outside the control planes, which keep subject hashes by design."""
+    to a needle; outside the control planes (the lake's, the lakehouse's ledger under
+    curated/control, Spark's), which keep subject hashes by design."""
     found = []
     for path in sorted(folder.rglob("*.parquet")):
-        if "_control" in path.parts or "control.db" in path.parts:
+        ledger = path.relative_to(folder).parts[:2] == ("curated", "control")
+        if ledger or "_control" in path.parts or "control.db" in path.parts:
             continue
         table = pq.read_table(path)
         for name in table.column_names:
@@ -105,14 +103,15 @@ def files_holding(folder: Path, needles: set[str]) -> list[str]:
 def ledger_steps(settings, request_id: str) -> dict[tuple[str, str], tuple[str, int | None, str]]:
     """(store, object) -> (status, rows_deleted, pass_id): the ledger's latest word."""
     rows = query(
-        settings.warehouse,
+        settings.lake_dir,
+        settings.catalog,
         "select store, object, status, rows_deleted, pass_id from control.erasure_store_status"
         f" where request_id = '{request_id}'",
     )
     return {(store, name): (status, rows, pass_id) for store, name, status, rows, pass_id in rows}
 
 
-def test_erasure_process_on_spark_erases_there_and_confirms_in_the_duckdb_ledger(
+def test_erasure_process_on_spark_erases_there_and_confirms_in_the_lakehouse_ledger(
     spark_settings, loader_config, project, tmp_path
 ):
     settings = spark_settings
@@ -144,12 +143,14 @@ def test_erasure_process_on_spark_erases_there_and_confirms_in_the_duckdb_ledger
         status, rows, _ = steps[("lake", name)]
         assert status == "confirmed" and rows > 0, (name, steps[("lake", name)])
     # Spark's own words, copied with the pass's id: the lake pass had already taken the facts.
-    for name in ("fct_events", "training_events", "fct_events_recent", "fraud_user_velocity"):
+    for name in ("fct_events", "training_events", "fraud_user_velocity"):
         assert steps[("warehouse", name)][::2] == ("confirmed", report.pass_id), name
     for name in ("user_features", "int_users__last_seen"):  # one row per user
         assert steps[("warehouse", name)] == ("confirmed", 1, report.pass_id), name
     for rollup in ("agg_events_daily", "agg_events_hourly", "agg_funnel_daily"):
         assert steps[("warehouse", rollup)][0] == "confirmed", rollup
-    assert [step for step in steps if step[0] == "warehouse_storage"] == []
+    assert [step for step in steps if step[0] == "lakehouse_storage"] == []
     state = "select state from control.erasure_status where request_id = 'req-spark'"
-    assert query(settings.warehouse, state) == [("open",)], "Kafka's retention has not passed"
+    assert query(settings.lake_dir, settings.catalog, state) == [("open",)], (
+        "Kafka's retention has not passed"
+    )

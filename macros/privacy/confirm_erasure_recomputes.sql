@@ -1,9 +1,11 @@
 {#-
     Run after a dbt build by `eventlake erasure process`: a rollup's pending
     erasure step is confirmed once the rollup has consumed its upstream's
-    partitions through the moment erase_subjects marked them rewritten
-    (control.model_watermarks), i.e. the affected dates were recomputed
-    without the subjects. Appends the confirmations; returns nothing.
+    changes through the moment erase_subjects recorded the step
+    (control.model_watermarks): on DuckLake the deletes are in the
+    upstream's change feed, on Spark its partitions were marked rewritten;
+    either way the affected dates were recomputed without the subjects.
+    Appends the confirmations; returns nothing.
 -#}
 {% macro confirm_erasure_recomputes() -%}
     {%- for node in graph.nodes.values()

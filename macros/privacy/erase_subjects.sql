@@ -1,7 +1,7 @@
 {#-
-    Right to erasure in the warehouse, run by `eventlake erasure process` as
+    Right to erasure in the models, run by `eventlake erasure process` as
     `dbt run-operation erase_subjects --args '{request_ids: [...], ...}'`
-    after it rewrote the lake's files and recorded the requests.
+    after it rewrote the raw lake's files and recorded the requests.
 
     The subjects are read from control.erasure_requests by request id (no
     user id crosses the command line or the logs; only keyed hashes are
@@ -9,22 +9,28 @@
     - with meta.subject_key (the column naming the person; with
       subject_key_hashed: true the column already holds subject_hash()):
       a table's rows of the subjects are counted per request, then deleted
-      (on Spark, whose Parquet tables have no DELETE, the partitions holding
+      (on DuckDB every table is a DuckLake table: a plain delete, whose
+      files `eventlake erasure process` then rewrites and expires; on
+      Spark, whose Parquet tables have no DELETE, the partitions holding
       them, or the table, are rewritten without them); views and ephemeral
-      models store nothing; a lake_partitions model's files were rewritten
-      by the lake pass on DuckDB (on Spark its partitions holding a subject
-      are rewritten here), so the dates rewritten (lake_partitions: {model:
-      [dates]}, plus Spark's) are marked written now in its state table, and
-      every model reading its changed partitions recomputes them on the next
-      build;
+      models store nothing. The same tables in the analysts' dev schemas
+      (dbt_<user>, DuckDB) are erased too. On Spark a lake_partitions
+      model's partitions
+      holding a subject are rewritten here, and the dates rewritten
+      (lake_partitions: {model: [dates]}, the lake pass's, plus these) are
+      marked written now in its state table, so every model reading its
+      changed partitions recomputes them on the next build;
     - with meta.erasure.recompute_from (rollups: aggregates of the subjects
-      with no subject column): the requests whose facts were deleted
-      (recompute_requests, plus those Spark found in a lake_partitions
-      model) get a pending step, confirmed by
-      confirm_erasure_recomputes once a build has recomputed those dates.
+      with no subject column): the requests whose rows were deleted from
+      that model here (on DuckDB its change feed then holds the deletes,
+      which the next build recomputes), plus recompute_requests, get a
+      pending step, confirmed by confirm_erasure_recomputes once a build
+      has recomputed those dates.
     One confirmation row per request and model goes to
-    control.erasure_confirmations (store 'warehouse'). dry_run counts and
-    logs, and changes nothing.
+    control.erasure_confirmations (store 'warehouse'). On DuckDB the
+    published views are then re-pinned (publish_build), so readers stop
+    seeing the subjects at once. dry_run counts and logs, and changes
+    nothing.
 -#}
 {% macro erase_subjects(
     request_ids, dry_run=false, lake_partitions={}, recompute_requests=[],
@@ -53,7 +59,7 @@
     {%- endfor -%}
     {%- set verb = 'would delete' if dry_run else 'deleted' -%}
     {%- set total = namespace(rows=0, relations=0) -%}
-    {%- set recompute = recompute_requests | list -%}
+    {%- set found_in = {} -%}
     {%- set marks = [] -%}
     {%- set nodes = [] -%}
     {%- for node in graph.nodes.values()
@@ -64,8 +70,8 @@
         {%- do nodes.append(node) -%}
     {%- endfor -%}
 
-    {#- Subject-keyed objects first: where the facts are rewritten here (on
-        Spark), the requests found in them are recomputed in the rollups. -#}
+    {#- Subject-keyed objects first: the requests found in each are
+        recomputed in the rollups reading it. -#}
     {%- for node in nodes if node.config.meta.get('subject_key') -%}
         {%- set meta = node.config.meta -%}
         {%- set materialized = node.config.materialized -%}
@@ -82,10 +88,7 @@
             {%- set erased = erase_lake_partitions(
                 node, relation, subjects, lake_partitions.get(node.name, []),
                 dry_run, pass_id) -%}
-            {%- for request_id in erased.requests
-                if request_id not in recompute -%}
-                {%- do recompute.append(request_id) -%}
-            {%- endfor -%}
+            {%- do found_in.update({node.name: erased.requests}) -%}
             {%- do marks.append((node, erased.dates)) -%}
             {%- set total.rows = total.rows + erased.rows -%}
         {%- elif relation is none -%}
@@ -101,26 +104,50 @@
                 dry_run, pass_id, node.config.get('partition_by')) -%}
             {{ log("erase_subjects: " ~ relation ~ " " ~ verb ~ " "
                 ~ erased.rows ~ " rows", info=True) }}
+            {%- do found_in.update({node.name: erased.requests}) -%}
             {%- set total.rows = total.rows + erased.rows -%}
             {%- set total.relations = total.relations + 1 -%}
         {%- endif -%}
     {%- endfor -%}
 
+    {#- Analysts' dev schemas (dbt_<user>) hold copies of the same tables. -#}
+    {%- for schema in erasure_dev_schemas() -%}
+        {%- for node in nodes if node.config.meta.get('subject_key')
+            and node.config.materialized not in ['view', 'ephemeral'] -%}
+            {%- set relation = adapter.get_relation(
+                database=node.database, schema=schema,
+                identifier=node.alias) -%}
+            {%- if relation is not none and relation.type == 'table' -%}
+                {%- set erased = erase_subjects_from(
+                    relation, node.config.meta.subject_key,
+                    node.config.meta.get('subject_key_hashed', false),
+                    subjects, schema ~ '.' ~ node.name, dry_run, pass_id) -%}
+                {{ log("erase_subjects: " ~ relation ~ " " ~ verb ~ " "
+                    ~ erased.rows ~ " rows", info=True) }}
+                {%- set total.rows = total.rows + erased.rows -%}
+                {%- set total.relations = total.relations + 1 -%}
+            {%- endif -%}
+        {%- endfor -%}
+    {%- endfor -%}
+
     {#- Rollups: aggregates of the subjects, recomputed by the next build. -#}
     {%- for node in nodes if not node.config.meta.get('subject_key') -%}
         {%- set upstream = node.config.meta.erasure.recompute_from -%}
+        {%- set recompute = (recompute_requests | list)
+            + found_in.get(upstream, []) -%}
         {%- if not dry_run -%}
             {%- do run_query(erasure_confirmation_insert(
                 subjects, node.name, 'pending',
-                'recomputes the dates rewritten in ' ~ upstream
-                ~ ' on the next dbt build', pass_id, only=recompute)) -%}
+                'recomputes the dates whose rows were deleted from '
+                ~ upstream ~ ' on the next dbt build', pass_id,
+                only=recompute | unique | list)) -%}
             {%- do run_query(erasure_confirmation_insert(
                 subjects, node.name, 'confirmed',
                 'no facts of the subject in ' ~ upstream, pass_id,
-                exclude=recompute)) -%}
+                exclude=recompute | unique | list)) -%}
         {%- endif -%}
         {{ log("erase_subjects: " ~ node.name ~ " recomputes from "
-            ~ upstream ~ " for " ~ recompute | length
+            ~ upstream ~ " for " ~ recompute | unique | list | length
             ~ " request(s)", info=True) }}
     {%- endfor -%}
 
@@ -131,6 +158,7 @@
             {%- do mark_partitions_rewritten(node, dates) -%}
         {%- endfor -%}
         {%- do adapter.commit() -%}
+        {%- do publish_build() -%}
     {%- endif -%}
     {{ log("erase_subjects: " ~ verb ~ " " ~ total.rows ~ " rows in "
         ~ total.relations ~ " tables for " ~ request_ids | length
@@ -139,39 +167,41 @@
 
 
 {#-
-    A lake_partitions model's part of the erasure; returns {rows, requests,
-    dates}: the rows deleted here, the requests they were of, and the dates
-    to mark written now in its state table (erase_subjects marks them last),
-    so every model reading its changed partitions recomputes them on the
-    next build. On DuckDB its files were rewritten by the lake pass: those
-    are the dates it rewrote.
+    The analysts' development schemas (the dev target's dbt_<user>) of the
+    lakehouse the production build writes into: their tables are copies of
+    the models, erased with them. None elsewhere (Spark).
 -#}
-{% macro erase_lake_partitions(
-    node, relation, subjects, dates, dry_run, pass_id
-) -%}
-    {{ return(adapter.dispatch('erase_lake_partitions')(
-        node, relation, subjects, dates, dry_run, pass_id)) }}
+{% macro erasure_dev_schemas() -%}
+    {{ return(adapter.dispatch('erasure_dev_schemas')()) }}
 {%- endmacro %}
 
-{% macro default__erase_lake_partitions(
-    node, relation, subjects, dates, dry_run, pass_id
-) -%}
-    {%- if not dry_run -%}
-        {%- do run_query(erasure_confirmation_insert(
-            subjects, node.name, 'confirmed',
-            'lake files rewritten by the lake pass; '
-            ~ dates | length ~ ' partition(s) marked for downstream'
-            ~ ' recompute', pass_id)) -%}
-    {%- endif -%}
-    {{ return({'rows': 0, 'requests': [], 'dates': dates}) }}
+{% macro default__erasure_dev_schemas() -%}
+    {{ return([]) }}
 {%- endmacro %}
+
+{% macro duckdb__erasure_dev_schemas() -%}
+    {%- set query -%}
+        select schema_name
+        from duckdb_schemas()
+        where database_name = {{ dbt.string_literal(target.database) }}
+            and starts_with(schema_name, 'dbt_')
+            and schema_name <> {{ dbt.string_literal(target.schema) }}
+        order by 1
+    {%- endset -%}
+    {{ return(run_query(query).columns[0].values() | list) }}
+{%- endmacro %}
+
 
 {#-
-    On Spark the model's partitions holding a subject are rewritten here,
-    without the subjects (its Parquet table has no DELETE); they are marked
-    with the dates the lake pass rewrote, if it ran.
+    Spark's lake_partitions model's part of the erasure (the
+    materialization exists on Spark only): its partitions holding a subject
+    are rewritten here, without the subjects (its Parquet table has no
+    DELETE). Returns {rows, requests, dates}: the rows deleted, the
+    requests they were of, and the dates to mark written now in its state
+    table (erase_subjects marks them last), those and the ones the lake
+    pass rewrote, if it ran.
 -#}
-{% macro spark__erase_lake_partitions(
+{% macro erase_lake_partitions(
     node, relation, subjects, dates, dry_run, pass_id
 ) -%}
     {%- if relation is none -%}
@@ -195,30 +225,24 @@
 {%- endmacro %}
 
 
-{#- Marks a lake_partitions model's dates written now in its state table. -#}
+{#-
+    Marks a lake_partitions model's dates written now in its state table
+    (Spark: those state partitions are rewritten).
+-#}
 {% macro mark_partitions_rewritten(node, dates) -%}
     {%- set state = api.Relation.create(
         database=node.database, schema=node.schema,
         identifier=node.alias ~ '__partitions') -%}
+    {%- set partition_by = node.config.get('partition_by', 'event_date') -%}
     {%- if dates and load_relation(state) is not none -%}
-        {%- do adapter.dispatch('mark_partitions_rewritten')(
-            state, node.config.get('partition_by', 'event_date'), dates) -%}
+        {%- do spark_rewrite_table(
+            state,
+            "select input_changed_at, current_timestamp() as built_at,"
+            ~ " rows_written, files_written, invocation_id, " ~ partition_by
+            ~ " from " ~ state ~ " where "
+            ~ partition_filter(partition_by, dates),
+            partition_by, dates) -%}
     {%- endif -%}
-{%- endmacro %}
-
-{% macro default__mark_partitions_rewritten(state, partition_by, dates) -%}
-    {%- do run_query(
-        "update " ~ state ~ " set built_at = current_timestamp where "
-        ~ partition_filter(partition_by, dates)) -%}
-{%- endmacro %}
-
-{% macro spark__mark_partitions_rewritten(state, partition_by, dates) -%}
-    {%- do spark_rewrite_table(
-        state,
-        "select input_changed_at, current_timestamp() as built_at,"
-        ~ " rows_written, files_written, invocation_id, " ~ partition_by
-        ~ " from " ~ state ~ " where " ~ partition_filter(partition_by, dates),
-        partition_by, dates) -%}
 {%- endmacro %}
 
 

@@ -11,8 +11,10 @@
     with no results once they have deleted, so readers stop seeing the rows
     at once; they first check (assert_build_published) that the last build
     was published, as they publish the lakehouse as it is and must not
-    publish a build that failed its tests. Only the production target
-    (schema `build`) publishes.
+    publish a build that failed its tests. Nothing is published while a
+    model has not consumed its upstream's changes (unconsumed_changes): the
+    readers would see facts beside rollups that do not count them. Only the
+    production target (schema `build`) publishes.
 -#}
 {% macro publish_build(results=none) -%}
     {%- if not execute or target.type != 'duckdb'
@@ -35,6 +37,16 @@
         {%- endif -%}
     {%- else -%}
         {%- do assert_build_published() -%}
+    {%- endif -%}
+    {%- set behind = unconsumed_changes() -%}
+    {%- if behind -%}
+        {%- if results is not none -%}
+            {%- do record_build_publication(false, none, behind) -%}
+        {%- endif -%}
+        {{ log("publish_build: not published: " ~ behind | join(', ')
+            ~ " not consumed yet (the next build recomputes them); readers"
+            ~ " keep the previous build", info=True) }}
+        {{ return('') }}
     {%- endif -%}
 
     {%- set version = run_query(
@@ -69,6 +81,11 @@
         {%- endif -%}
     {%- endfor -%}
     {%- do statements.extend(views) -%}
+    {#- Listing a schema missing from dbt's cache (in `dbt run-operation
+        publish_build`) leaves dbt's transaction open: closed first, the
+        views commit in a transaction of their own. -#}
+    {%- do adapter.ensure_transaction() -%}
+    {%- do adapter.commit() -%}
     {%- do run_query('begin transaction;\n' ~ statements | join(';\n')
         ~ ';\ncommit') -%}
     {%- if results is not none -%}
@@ -77,6 +94,49 @@
     {{ log("publish_build: " ~ names | length ~ " models published at"
         ~ " snapshot " ~ version, info=True) }}
     {{ return('') }}
+{%- endmacro %}
+
+{#-
+    The production models (control.model_watermarks; a dev build's rows are
+    `<schema>.<model>`) whose upstream in the build schema has inserted or
+    deleted rows they have not consumed, as `model <- upstream`. Published
+    then, readers would see facts beside rollups that do not count them yet:
+    erase_subjects deletes facts before the build recomputes the rollups, a
+    `dbt build --select fct_events` leaves them behind. A rewrite of files
+    (update pre- and post-images of the same rows) changes nothing.
+-#}
+{% macro unconsumed_changes() -%}
+    {%- set exists = run_query(
+        "select count(*) from duckdb_tables() where database_name = '"
+        ~ target.database ~ "' and schema_name = 'control'"
+        ~ " and table_name = 'model_watermarks'"
+    ).columns[0].values()[0] -%}
+    {%- if exists == 0 -%}
+        {{ return([]) }}
+    {%- endif -%}
+    {%- set watermarks = run_query(
+        "select watermarks.model_name, watermarks.upstream_name,"
+        ~ " cast(max(watermarks.consumed_through) as varchar)"
+        ~ " from " ~ target.database ~ ".control.model_watermarks as watermarks"
+        ~ " inner join duckdb_tables() as upstream"
+        ~ " on upstream.database_name = '" ~ target.database ~ "'"
+        ~ " and upstream.schema_name = '" ~ target.schema ~ "'"
+        ~ " and upstream.table_name = watermarks.upstream_name"
+        ~ " where watermarks.model_name not like '%.%'"
+        ~ " group by all order by all").rows -%}
+    {%- set behind = [] -%}
+    {%- for model_name, upstream_name, consumed_through in watermarks -%}
+        {%- set changes = run_query(
+            "select count(*) from ducklake_table_changes('" ~ target.database
+            ~ "', '" ~ target.schema ~ "', '" ~ upstream_name ~ "', cast('"
+            ~ consumed_through ~ "' as timestamp with time zone), now())"
+            ~ " where change_type in ('insert', 'delete')"
+        ).columns[0].values()[0] -%}
+        {%- if changes > 0 -%}
+            {%- do behind.append(model_name ~ ' <- ' ~ upstream_name) -%}
+        {%- endif -%}
+    {%- endfor -%}
+    {{ return(behind) }}
 {%- endmacro %}
 
 {#- A build view's query, reading the published schema instead. -#}
@@ -107,6 +167,8 @@
 
 {#- One row per `dbt build` of the production target: published or not. -#}
 {% macro record_build_publication(published, version, failed) -%}
+    {%- do run_query(
+        "create schema if not exists " ~ target.database ~ ".control") -%}
     {%- do run_query(
         "create table if not exists control.build_publications ("
         ~ " invocation_id varchar, decided_at timestamp with time zone,"

@@ -79,8 +79,8 @@ def erasure() -> None:
 @click.option("--dry-run", is_flag=True, help="Find and count; delete nothing, commit nothing.")
 @click.option("--no-build", is_flag=True, help="Leave the rollups to the next scheduled build.")
 def process(dry_run: bool, no_build: bool) -> None:
-    """One pass: read new requests, erase them from the lake, every model and the warehouse
-    file, recompute the rollups, collect the streaming stores' confirmations."""
+    """One pass: read new requests, erase them from the lake and every model, recompute the
+    rollups, purge the lakehouse's old files, collect the streaming stores' confirmations."""
     from eventlake.erasure.orchestrator import ErasureConfig
     from eventlake.erasure.orchestrator import process as run_pass
 
@@ -102,10 +102,17 @@ def process(dry_run: bool, no_build: bool) -> None:
             f"lake: {rewritten} of {lake.files_in_lake} files rewritten or removed; finding "
             f"them read {lake.bytes_read_to_find / 1e6:.1f} MB of {lake.bytes_in_lake / 1e6:.1f} MB"
         )
-    if report.storage is not None:
+    if report.purge is not None and report.purge.done:
+        purge = report.purge
         click.echo(
-            f"warehouse file rewritten: {report.storage.bytes_before / 1e6:.1f} -> "
-            f"{report.storage.bytes_after / 1e6:.1f} MB"
+            f"lakehouse: {purge.files_rewritten} data file(s) rewritten without the deleted "
+            f"rows, {purge.snapshots_expired} older snapshot(s) expired, {purge.files_removed} "
+            f"old file(s) deleted; time travel starts at snapshot {purge.pinned_version}"
+        )
+    elif report.purge is not None:
+        click.echo(
+            f"lakehouse: old files kept until {', '.join(report.purge.lagging)} consumed the "
+            f"deletes (the next dbt build); a later pass purges them"
         )
     if report.build_ok is False:
         click.echo("dbt build failed: rollup steps stay pending (see `eventlake erasure status`)")
@@ -123,7 +130,7 @@ def status(request_id: str | None, fmt: str) -> None:
     """Per request: due date, state, confirmed / pending / failed steps, what is pending."""
     from eventlake.erasure.report import render, status_rows
 
-    click.echo(render(status_rows(Settings.from_env().warehouse, request_id), STATUS_COLUMNS, fmt))
+    click.echo(render(status_rows(Settings.from_env(), request_id), STATUS_COLUMNS, fmt))
 
 
 @erasure.command()
@@ -133,4 +140,4 @@ def audit(request_id: str | None, fmt: str) -> None:
     """Per request, store and object: the latest status, when, rows and files, and detail."""
     from eventlake.erasure.report import audit_rows, render
 
-    click.echo(render(audit_rows(Settings.from_env().warehouse, request_id), AUDIT_COLUMNS, fmt))
+    click.echo(render(audit_rows(Settings.from_env(), request_id), AUDIT_COLUMNS, fmt))

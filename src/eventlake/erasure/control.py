@@ -1,9 +1,10 @@
-"""The erasure plane's records in the warehouse (schema `control`, created by dbt's
+"""The erasure plane's records in the lakehouse (schema `control`, created by dbt's
 create_control_plane macro): requests, the suppression list, and per-store confirmations.
 
 The statements here are fixed and parameterised: this module records what the Python steps did
-(intake, the lake pass, storage, Kafka, streaming stores); the dbt macro erase_subjects records
-the models' steps itself. Only subject hashes are stored.
+(intake, the lake pass, the lakehouse's files, Kafka, streaming stores); the dbt macro
+erase_subjects records the models' steps itself. Only subject hashes are stored. DuckLake has no
+keys: a row recorded once is kept unique by anti-joins, and each function is one commit.
 """
 
 from __future__ import annotations
@@ -11,10 +12,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
 
 import duckdb
 import pyarrow as pa
+
+from eventlake.config import Settings
 
 CONFIRMED, PENDING, FAILED = "confirmed", "pending", "failed"
 STATUSES = (CONFIRMED, PENDING, FAILED)
@@ -44,10 +46,9 @@ class RecordedRequest:
     due_at: datetime
 
 
-def connect(warehouse: Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
-    connection = duckdb.connect(str(warehouse), read_only=read_only)
-    connection.execute("set TimeZone = 'UTC'")
-    return connection
+def connect(settings: Settings, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """A connection to the lakehouse (settings.connect): `control.*` is its control plane."""
+    return settings.connect(read_only=read_only)
 
 
 def record_requests(
@@ -70,10 +71,12 @@ def record_requests(
     _run(
         connection,
         """
-        insert or ignore into control.erasure_requests
-        select distinct on (request_id)
-            request_id, subject_hash, requested_at, $received_at, $due_at
-        from incoming_requests
+        insert into control.erasure_requests
+        select distinct on (incoming.request_id)
+            incoming.request_id, incoming.subject_hash, incoming.requested_at,
+            $received_at, $due_at
+        from incoming_requests as incoming
+        anti join control.erasure_requests as recorded using (request_id)
         """,
         {"received_at": received_at, "due_at": received_at + window},
     )
@@ -104,8 +107,10 @@ def record_suppressions(
     _run(
         connection,
         """
-        insert or ignore into control.erasure_suppressions
-        select distinct unnest($hashes), $now
+        insert into control.erasure_suppressions
+        select incoming.subject_hash, $now
+        from (select distinct unnest($hashes) as subject_hash) as incoming
+        anti join control.erasure_suppressions as listed using (subject_hash)
         """,
         {"hashes": sorted(set(hashes)), "now": now},
     )

@@ -15,8 +15,11 @@ atomically (``lake.write_parquet_atomic``, same schema, row-group size, sort ord
 filters); a file left empty is unlinked. Every other file keeps its inode and mtime.
 
 Which columns name a person is decided by structure, in every folder of the lake (raw,
-quarantine, curated, retention's trash, leftover staging folders, hidden temporary files) except
-the control plane and the loader checkpoints:
+quarantine, Spark's curated tables, retention's trash, leftover staging folders, hidden
+temporary files) except the control plane, the loader checkpoints and the DuckLake lakehouse's
+own files (``curated/**/ducklake-*.parquet``): the DuckLake catalog records each of those
+files' size and statistics, so a file rewritten behind its back would corrupt the lakehouse.
+The lakehouse erases its rows itself, by DELETE and then ``erasure.lakehouse_purge``.
 
 - ``user_id`` (text) holds the raw id; ``user_key`` and ``subject_hash`` (text) the keyed hash;
 - quarantine files hold the id as the binary Kafka ``key``, and the rejected message ``value``
@@ -54,6 +57,11 @@ log = logging.getLogger(__name__)
 
 SKIPPED_FOLDERS = frozenset({"_control", "_checkpoints"})
 """Top-level folders of the lake that hold no event data and are never searched."""
+LAKEHOUSE_FOLDER = "curated"
+"""DuckLake's data path (eventlake.lakehouse.data_path) ..."""
+LAKEHOUSE_FILE_PREFIX = "ducklake-"
+"""... where the files named so are the lakehouse's (data and delete files), never rewritten
+here; Spark's tables in the same folder (part-*.parquet) are."""
 PARTITION_PREFIX = "event_date="
 TEMP_SUFFIX = ".parquet" + lake.TMP_SUFFIX
 ORPHAN_AFTER_SECONDS = 15 * 60
@@ -221,12 +229,17 @@ class _File:
 
 
 def _lake_files(lake_dir: Path) -> Iterator[Path]:
-    """Every Parquet and temporary Parquet file, in a stable order, outside the skipped folders."""
+    """Every Parquet and temporary Parquet file, in a stable order, outside the skipped folders
+    and the lakehouse's own files."""
+    lakehouse = lake_dir / LAKEHOUSE_FOLDER
     for root, folders, names in os.walk(lake_dir):
         if Path(root) == lake_dir:
             folders[:] = [f for f in folders if f not in SKIPPED_FOLDERS]
         folders.sort()
+        owned = Path(root).is_relative_to(lakehouse)
         for name in sorted(names):
+            if owned and name.startswith(LAKEHOUSE_FILE_PREFIX):
+                continue
             if name.endswith((".parquet", TEMP_SUFFIX)):
                 yield Path(root) / name
 

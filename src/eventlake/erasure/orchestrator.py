@@ -3,20 +3,26 @@
 1. Read new requests from the erasure topic (malformed ones to its DLQ) and the streaming
    stores' confirmations from theirs.
 2. Record the requests (subject hash, received_at, due_at = received_at + 30 days) and put the
-   subjects on the suppression list: the warehouse's (dbt staging drops them) and the lake's
+   subjects on the suppression list: the lakehouse's (dbt staging drops them) and the lake's
    (the loader and the streaming consumers drop them; see suppression.py for why the lake scan
    after this cannot miss a file being written).
 3. Under the lake's maintenance lock (compaction, retention and scheduled builds wait):
-   rewrite every lake file holding a subject, once for all the pass's subjects;
+   rewrite every raw lake file holding a subject, once for all the pass's subjects (the
+   lakehouse's own files under curated/ are DuckLake's, never rewritten behind its back);
    `dbt run-operation erase_subjects` deletes them from every model, snapshot and seed with
-   meta.subject_key and marks the rewritten fct_events dates; `dbt build` recomputes those
-   dates in the rollups, and `confirm_erasure_recomputes` confirms them; the DuckDB file is
-   rewritten so the deleted rows leave it.
+   meta.subject_key (DuckLake deletes, one commit) and re-publishes the readers' views;
+   `dbt build` recomputes the dates whose facts were deleted in the rollups (they read
+   fct_events' change feed), and `confirm_erasure_recomputes` confirms them; then the
+   lakehouse purge (lakehouse_purge.py) rewrites the data files that held deleted rows,
+   expires every older snapshot and deletes the old files, so the rows leave the disk.
    On another dbt target (EVENTLAKE_DBT_TARGET=spark) the requests are also recorded in that
    target's own control plane (subject hashes only), and its confirmations are copied into the
-   DuckDB control plane, which stays the ledger `eventlake erasure status` and `audit` read.
+   lakehouse's control plane, which stays the ledger `eventlake erasure status` and `audit`
+   read.
 4. Steps that complete later stay pending and a later pass confirms them: the Kafka topics
-   (their retention must pass) and the streaming stores (they confirm on their topic).
+   (their retention must pass), the streaming stores (they confirm on their topic), and the
+   lakehouse purge while a model has not consumed the deletes yet (a pass with --no-build, or
+   whose build failed: the next scheduled build consumes them, the next pass purges).
 5. Commit the topics' offsets. A pass that fails before this reads the same requests again;
    every step is idempotent, so a re-run only confirms again.
 """
@@ -36,10 +42,10 @@ from pathlib import Path
 
 from eventlake.compaction import maintenance_lock
 from eventlake.config import Settings, _int
-from eventlake.erasure import control, suppression, topics
+from eventlake.erasure import control, lakehouse_purge, suppression, topics
 from eventlake.erasure.control import CONFIRMED, PENDING, Confirmation
 from eventlake.erasure.lake_rewrite import LakeErasure, Subject, erase_from_lake
-from eventlake.erasure.storage import StorageRewrite, rewrite_warehouse
+from eventlake.erasure.lakehouse_purge import LakehousePurge
 from eventlake.erasure.subjects import ErasureRequest, subject_hash
 from eventlake.exceptions import ErasureError
 from eventlake.schedule import DBT_FLAGS, dbt_executable
@@ -47,6 +53,8 @@ from eventlake.schedule import DBT_FLAGS, dbt_executable
 log = logging.getLogger(__name__)
 
 CURATED = "curated/"
+LAKEHOUSE_STORE = "lakehouse_storage"
+"""The step of the lakehouse's files: deleted rows leave the disk (lakehouse_purge)."""
 
 
 @dataclass(frozen=True)
@@ -64,11 +72,16 @@ class ErasureConfig:
     confirm there); set it empty where those consumers do not run."""
     dbt_target: str | None = None
     """EVENTLAKE_DBT_TARGET: the profiles.yml output whose models the pass erases; unset (or
-    `dev`) is the profile's default, DuckDB, whose control plane is the ledger. Another output
-    (`spark`) has a control plane of its own: the pass records the requests there too and copies
-    its confirmations into the ledger (the DuckDB file at EVENTLAKE_WAREHOUSE). A local Spark
-    session keeps its metastore in the project directory and its tables in
-    EVENTLAKE_SPARK_WAREHOUSE, as `dbt build --target spark` run from there does."""
+    `prod`) is the profile's default, the DuckLake lakehouse, whose control plane is the
+    ledger. Another output (`spark`) has a control plane of its own: the pass records the
+    requests there too and copies its confirmations into the ledger (the lakehouse at
+    EVENTLAKE_CATALOG). A local Spark session keeps its metastore in the project directory and
+    its tables in EVENTLAKE_SPARK_WAREHOUSE, as `dbt build --target spark` run from there
+    does."""
+    cleanup_grace_seconds: int = 10
+    """EVENTLAKE_ERASURE_CLEANUP_GRACE_SECONDS: how long the lakehouse purge waits between
+    expiring the snapshots that read the old files and deleting those files, so a query that
+    started on them finishes (see lakehouse_purge)."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> ErasureConfig:
@@ -85,12 +98,15 @@ class ErasureConfig:
                 else cls.stream_stores
             ),
             dbt_target=_target(env.get("EVENTLAKE_DBT_TARGET")),
+            cleanup_grace_seconds=_int(
+                env, "EVENTLAKE_ERASURE_CLEANUP_GRACE_SECONDS", cls.cleanup_grace_seconds
+            ),
         )
 
 
-LEDGER_TARGET = "dev"
-"""profiles.yml's default output: DuckDB, whose control plane (EVENTLAKE_WAREHOUSE) is the
-ledger of every pass."""
+LEDGER_TARGET = "prod"
+"""profiles.yml's default output: the DuckLake lakehouse, whose control plane
+(EVENTLAKE_CATALOG) is the ledger of every pass."""
 
 
 def _target(value: str | None) -> str | None:
@@ -110,12 +126,12 @@ class PassReport:
     conflicting: list[str] = field(default_factory=list)
     confirmations_collected: int = 0
     lake: LakeErasure | None = None
-    storage: StorageRewrite | None = None
+    purge: LakehousePurge | None = None
     build_ok: bool | None = None
 
 
 class Dbt:
-    """dbt run from the project directory on this lake, warehouse and subject-hash key; on
+    """dbt run from the project directory on this lake, catalog and subject-hash key; on
     `target` when given, else the profile's default. The environment is passed through
     (EVENTLAKE_SPARK_WAREHOUSE, DBT_TARGET_PATH, ...)."""
 
@@ -126,8 +142,7 @@ class Dbt:
         self.target = target
         self.env = dict(
             os.environ,
-            EVENTLAKE_LAKE_DIR=str(settings.lake_dir),
-            EVENTLAKE_WAREHOUSE=str(settings.warehouse),
+            **settings.dbt_env(),
             EVENTLAKE_SUBJECT_HASH_KEY=settings.subject_hash_key,
         )
 
@@ -159,9 +174,9 @@ class TargetControlPlane:
     copied twice or missed; the two clocks are this machine's (a remote cluster's clock must
     agree with it to the read's precision)."""
 
-    def __init__(self, dbt: Dbt, warehouse: Path, since: datetime) -> None:
+    def __init__(self, dbt: Dbt, settings: Settings, since: datetime) -> None:
         self.dbt = dbt
-        self.warehouse = warehouse
+        self.settings = settings
         self.since = since
 
     def record_requests(self, hashes: Mapping[str, str], window_days: int) -> None:
@@ -179,7 +194,7 @@ class TargetControlPlane:
         by_instant: dict[datetime, list[Confirmation]] = {}
         for recorded_at, confirmation in rows:
             by_instant.setdefault(recorded_at, []).append(confirmation)
-        with control.connect(self.warehouse) as connection:
+        with control.connect(self.settings) as connection:
             for recorded_at, confirmations in sorted(by_instant.items()):
                 control.record_confirmations(connection, confirmations, recorded_at)
         self.since = began
@@ -257,7 +272,7 @@ def process(
     topics.ensure_erasure_topics(settings)
     if config.dbt_target is not None:
         Dbt(settings, project_dir)("run-operation", "setup_control_plane")  # the ledger's
-        target = TargetControlPlane(dbt, settings.warehouse, began)
+        target = TargetControlPlane(dbt, settings, began)
     dbt("run-operation", "setup_control_plane")
     with (
         topics.read_requests(settings) as (requests, commit_requests),
@@ -293,7 +308,7 @@ def _intake(
     key = settings.subject_hash_key
     latest = {r.request_id: r for r in requests}  # the same request sent twice counts once
     rows = [(r.request_id, subject_hash(r.user_id, key), r.requested_at) for r in latest.values()]
-    with control.connect(settings.warehouse) as connection:
+    with control.connect(settings) as connection:
         if rows:
             report.conflicting = control.conflicting_requests(connection, rows)
             for request_id in report.conflicting:
@@ -390,8 +405,8 @@ def _erase(
     if not report.dry_run:
         steps = _lake_confirmations(lake, request_ids, now, report.pass_id)
         if target is None:
-            steps += _storage_steps(settings, request_ids, report.pass_id)
-        with control.connect(settings.warehouse) as connection:
+            steps += _lakehouse_steps(request_ids, report.pass_id)
+        with control.connect(settings) as connection:
             control.record_confirmations(connection, steps, now)
     arguments = {
         "request_ids": request_ids,
@@ -411,21 +426,20 @@ def _erase(
     report.erased = request_ids
 
 
-def _storage_steps(
-    settings: Settings, request_ids: Sequence[str], pass_id: str
-) -> list[Confirmation]:
-    """The DuckDB file's rewrite, pending until _complete has done it. Only on the DuckDB
-    target: on another one (Spark) the DuckDB file holds the control plane alone (subject
-    hashes, kept by design), never a model's rows, so no deleted row can linger in its blocks
-    and there is no step to record; the target's files are rewritten by erase_subjects
-    (Spark's `insert overwrite` writes new Parquet files), which confirms each object."""
+def _lakehouse_steps(request_ids: Sequence[str], pass_id: str) -> list[Confirmation]:
+    """The lakehouse's files, pending until _complete has purged them. Only on the lakehouse
+    target: on another one (Spark) the lakehouse holds the ledger alone (subject hashes, kept by
+    design; its tables are only appended to), never a model's rows; the target's files are
+    rewritten by erase_subjects (Spark's `insert overwrite` writes new Parquet files), which
+    confirms each object."""
     return [
         Confirmation(
             request_id,
-            "warehouse_storage",
-            settings.warehouse.name,
+            LAKEHOUSE_STORE,
+            CURATED,
             PENDING,
-            detail="deleted rows stay in the DuckDB file's blocks until it is rewritten",
+            detail="deleted rows stay in the data files of older DuckLake snapshots until the "
+            "files are rewritten, the snapshots expired and the old files deleted",
             pass_id=pass_id,
         )
         for request_id in request_ids
@@ -486,7 +500,7 @@ def _complete(
     now: datetime,
     report: PassReport,
 ) -> None:
-    """Recompute the rollups, reclaim the warehouse's storage, confirm what time has done."""
+    """Recompute the rollups, purge the lakehouse's old files, confirm what time has done."""
     if build:
         report.build_ok = dbt("build", *_build_exclusions(target), check=False)
         if not report.build_ok:
@@ -494,34 +508,16 @@ def _complete(
     dbt("run-operation", "confirm_erasure_recomputes")
     if target is not None:
         target.copy_confirmations()
-    with control.connect(settings.warehouse) as connection:
-        pending_storage = sorted(
-            {r for r, _, _ in control.pending_steps(connection, "warehouse_storage")}
+    with control.connect(settings) as connection:
+        pending = sorted({r for r, _, _ in control.pending_steps(connection, LAKEHOUSE_STORE)})
+    if pending:
+        report.purge = lakehouse_purge.purge(
+            settings,
+            lambda: dbt("run-operation", "publish_erasure"),
+            grace_seconds=config.cleanup_grace_seconds,
         )
-    if pending_storage:
-        report.storage = rewrite_warehouse(settings.warehouse)
-        log.info(
-            "warehouse rewritten: %d -> %d bytes in %.1f s",
-            report.storage.bytes_before,
-            report.storage.bytes_after,
-            report.storage.seconds,
-        )
-    with control.connect(settings.warehouse) as connection:
-        steps = []
-        if report.storage is not None:
-            steps.extend(
-                Confirmation(
-                    request_id,
-                    "warehouse_storage",
-                    settings.warehouse.name,
-                    CONFIRMED,
-                    confirmed_at=datetime.now(UTC),
-                    detail=f"DuckDB file rewritten without deleted rows "
-                    f"({report.storage.bytes_before:,} -> {report.storage.bytes_after:,} bytes)",
-                    pass_id=report.pass_id,
-                )
-                for request_id in pending_storage
-            )
+    with control.connect(settings) as connection:
+        steps = _purge_steps(report.purge, pending, report.pass_id)
         retention = timedelta(hours=config.topic_retention_hours)
         steps.extend(
             Confirmation(
@@ -538,3 +534,37 @@ def _complete(
             if received_at + retention <= now
         )
         control.record_confirmations(connection, steps, now)
+
+
+def _purge_steps(
+    purge: LakehousePurge | None, request_ids: Sequence[str], pass_id: str
+) -> list[Confirmation]:
+    """The pending requests' word on the lakehouse's files after a purge (none without one)."""
+    if purge is None:
+        return []
+    if purge.done:
+        status, confirmed_at = CONFIRMED, datetime.now(UTC)
+        detail = (
+            f"{purge.files_rewritten} data file(s) with deleted rows rewritten, "
+            f"{purge.snapshots_expired} older snapshot(s) expired, {purge.files_removed} "
+            f"old file(s) deleted; time travel starts at snapshot {purge.pinned_version}"
+        )
+    else:
+        status, confirmed_at = PENDING, None
+        detail = (
+            f"waits until {', '.join(purge.lagging)} consumed the deletes (the next dbt "
+            f"build); a later pass then rewrites the files and expires the snapshots"
+        )
+    return [
+        Confirmation(
+            request_id,
+            LAKEHOUSE_STORE,
+            CURATED,
+            status,
+            files_rewritten=purge.files_rewritten if purge.done else None,
+            confirmed_at=confirmed_at,
+            detail=detail,
+            pass_id=pass_id,
+        )
+        for request_id in request_ids
+    ]

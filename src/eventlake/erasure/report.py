@@ -12,8 +12,8 @@ import csv
 import io
 import json
 from datetime import datetime
-from pathlib import Path
 
+from eventlake.config import Settings
 from eventlake.erasure import control
 
 FORMATS = ("table", "json", "csv")
@@ -43,8 +43,8 @@ AUDIT_COLUMNS = (
 )
 
 
-def status_rows(warehouse: Path, request_id: str | None = None) -> list[dict]:
-    with control.connect(warehouse, read_only=True) as connection:
+def status_rows(settings: Settings, request_id: str | None = None) -> list[dict]:
+    with control.connect(settings, read_only=True) as connection:
         cursor = connection.execute(
             """
             select
@@ -65,8 +65,8 @@ def status_rows(warehouse: Path, request_id: str | None = None) -> list[dict]:
         return _dicts(cursor)
 
 
-def audit_rows(warehouse: Path, request_id: str | None = None) -> list[dict]:
-    with control.connect(warehouse, read_only=True) as connection:
+def audit_rows(settings: Settings, request_id: str | None = None) -> list[dict]:
+    with control.connect(settings, read_only=True) as connection:
         cursor = connection.execute(
             """
             select
