@@ -36,6 +36,10 @@
     request_ids, dry_run=false, lake_partitions={}, recompute_requests=[],
     pass_id='manual'
 ) -%}
+    {%- if dry_run is sameas false -%}
+        {#- It publishes what it leaves: never a build that failed. -#}
+        {%- do assert_build_published() -%}
+    {%- endif -%}
     {%- set subjects = erasure_subjects_table(request_ids, pass_id) -%}
     {%- if dry_run not in [true, false] -%}
         {{ exceptions.raise_compiler_error(
