@@ -93,7 +93,7 @@ bench-dbt: install
 	$(BIN)/python scripts/bench_dbt.py
 
 bench-erasure: install
-	$(BIN)/python scripts/bench_erasure.py --passes 100
+	$(BIN)/python scripts/bench_erasure.py --lakehouse --passes 3
 
 bench-spark: $(SPARK_STAMP)
 	$(BIN)/python scripts/bench_spark.py

@@ -5,10 +5,10 @@ Every build appends files (a 15-minute build writes small ones) and every delete
 files to time travel. `eventlake compact` runs all three steps, `eventlake retention` the last
 two after it deleted expired rows:
 
-1. merge: ``ducklake_rewrite_data_files`` rewrites files whose rows are mostly deleted (the
-   rollups' delete+insert), then ``ducklake_merge_adjacent_files`` merges a table's small files
-   (per partition). Snapshots keep reading the merged file, so time travel and the change feeds
-   the models read (``ducklake_table_changes``) are unchanged.
+1. merge: ``ducklake_merge_adjacent_files`` merges a table's small files (per partition).
+   Snapshots keep reading the merged file, so time travel and the change feeds the models read
+   (``ducklake_table_changes``) are unchanged (checked: no change row). Files with deleted rows
+   are rewritten by the erasure purge, which moves the watermarks past the rewrite.
 2. expire: the snapshots older than the time-travel window (EVENTLAKE_SNAPSHOT_RETENTION_DAYS,
    7 days) are expired, but never one a reader or a build still needs: the snapshot the
    published views are pinned to (`at (version => N)`, see the macro publish_build), nor the
@@ -221,10 +221,11 @@ def plan_maintenance(
 
 
 def merge_files(connection: duckdb.DuckDBPyConnection) -> MergeResult:
-    """Rewrite mostly-deleted files, then merge each table's small files."""
-    rewritten = connection.execute(f"call ducklake_rewrite_data_files('{ALIAS}')").fetchall()
-    merged = connection.execute(f"call ducklake_merge_adjacent_files('{ALIAS}')").fetchall()
-    rows = rewritten + merged
+    """Merge each table's small files. Files with deleted rows are not rewritten here: DuckLake's
+    change feed shows a rewrite as its rows deleted and inserted again, which the models reading
+    it (training_events) would take as new rows; the erasure purge rewrites them and moves those
+    models' watermarks past the rewrite."""
+    rows = connection.execute(f"call ducklake_merge_adjacent_files('{ALIAS}')").fetchall()
     result = MergeResult(
         tables=len({(schema, table) for schema, table, *_ in rows}),
         files_in=sum(row[2] for row in rows),
