@@ -40,20 +40,29 @@
             ~ "'").columns[0].values()[0] -%}
     {%- endif -%}
     {%- if since is none -%}
-        {%- set query = "select distinct cast(event_date as varchar) from "
-            ~ upstream ~ " order by 1" -%}
-    {%- else -%}
-        {%- set query -%}
-            select distinct cast(event_date as varchar)
-            from ducklake_table_changes(
-                '{{ upstream.database }}', '{{ upstream.schema }}',
-                '{{ upstream.identifier }}',
-                cast('{{ since }}' as timestamp with time zone),
-                now()
-            )
-            order by 1
-        {%- endset -%}
+        {{ return(run_query(
+            "select distinct cast(event_date as varchar) from " ~ upstream
+            ~ " order by 1").columns[0].values() | list) }}
     {%- endif -%}
+    {{ return(dates_changed_since(upstream, since)) }}
+{%- endmacro %}
+
+{#-
+    DuckLake: the event_dates (YYYY-MM-DD strings, sorted) of the rows
+    inserted into or deleted from a relation since an instant (text), from
+    its change feed (ducklake_table_changes).
+-#}
+{% macro dates_changed_since(relation, since) -%}
+    {%- set query -%}
+        select distinct cast(event_date as varchar)
+        from ducklake_table_changes(
+            '{{ relation.database }}', '{{ relation.schema }}',
+            '{{ relation.identifier }}',
+            cast('{{ since }}' as timestamp with time zone),
+            now()
+        )
+        order by 1
+    {%- endset -%}
     {{ return(run_query(query).columns[0].values() | list) }}
 {%- endmacro %}
 

@@ -25,17 +25,7 @@
     {%- if published is not none -%}
         {%- set since = published -%}
     {%- endif -%}
-    {%- set query -%}
-        select distinct cast(event_date as varchar)
-        from ducklake_table_changes(
-            '{{ relation.database }}', '{{ relation.schema }}',
-            '{{ relation.identifier }}',
-            cast('{{ since }}' as timestamp with time zone),
-            now()
-        )
-        order by 1
-    {%- endset -%}
-    {{ return(run_query(query).columns[0].values() | list) }}
+    {{ return(dates_changed_since(relation, since)) }}
 {%- endmacro %}
 
 {#-

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import sqlite3
 from collections.abc import Mapping
 from pathlib import Path
@@ -31,6 +32,8 @@ ALIAS = "lakehouse"
 BUILD_SCHEMA = "build"
 PUBLISHED_SCHEMA = "main"
 DEFAULT_CATALOG = "sqlite:lakehouse.sqlite"
+PINNED_VERSION = re.compile(r"\bAT\s*\(\s*VERSION\s*=>\s*(\d+)\s*\)", re.IGNORECASE)
+"""The snapshot a published view is pinned to, in its SQL (see the dbt macro publish_build)."""
 EXTENSIONS = ("ducklake", "sqlite_scanner", "postgres_scanner", "httpfs")
 
 

@@ -32,7 +32,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
@@ -43,11 +42,10 @@ import duckdb
 from eventlake.compaction import maintenance_lock
 from eventlake.config import _int
 from eventlake.exceptions import ConfigError
-from eventlake.lakehouse import ALIAS, connect
+from eventlake.lakehouse import ALIAS, PINNED_VERSION, connect
 
 log = logging.getLogger(__name__)
 
-PINNED_VERSION = re.compile(r"\bAT\s*\(\s*VERSION\s*=>\s*(\d+)\s*\)", re.IGNORECASE)
 EXPIRE_BATCH = 1000
 MAX_TIME_TRAVEL_DAYS = 30  # erasure must be done within 30 days: no older snapshot may hold data
 

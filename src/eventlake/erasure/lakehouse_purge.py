@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import re
 import sqlite3
 import time
 from collections.abc import Callable
@@ -46,11 +45,10 @@ from pathlib import Path
 import duckdb
 
 from eventlake.config import Settings
-from eventlake.lakehouse import ALIAS, BUILD_SCHEMA, PUBLISHED_SCHEMA
+from eventlake.lakehouse import ALIAS, BUILD_SCHEMA, PINNED_VERSION, PUBLISHED_SCHEMA
 
 log = logging.getLogger(__name__)
 
-PINNED_VERSION = re.compile(r"\bAT\s*\(\s*VERSION\s*=>\s*(\d+)\s*\)", re.IGNORECASE)
 ORPHAN_AFTER = timedelta(hours=1)
 """Files no commit recorded are deleted once this old (a dev build may still be writing)."""
 
