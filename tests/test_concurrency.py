@@ -184,51 +184,58 @@ class Steps:
         return counts
 
 
+def write_beside_the_readers(settings, catalog: str, step: Steps, folder: Path) -> str:
+    """The writers, one after another: a build with a new day, an erasure pass (of the new day's
+    heaviest user), compaction, retention (the first two dates). Returns the erased user."""
+    lake = settings.lake_dir
+    env = cli_env(settings, catalog)
+    with step("idle"):
+        time.sleep(IDLE_SECONDS)
+    with step("build"):
+        generate(env, folder / "truth-1.json", "--append", "--events", "5000")
+        dbt(lake, catalog, "build")
+    user_id = query(
+        lake, catalog,
+        f"select user_id from events where event_date = date '{NEW_DAY}' "
+        "group by 1 order by count(*) desc, 1 limit 1",
+    )[0][0]  # fmt: skip
+    with step("erasure"):
+        # Deletes the user's facts, then the pass's build recomputes the rollups: readers must
+        # never see the facts without the user beside rollups that still count them.
+        eventlake(env, "erase", "--user-id", user_id)
+        eventlake(env, "erasure", "process")
+    with step("compaction"):
+        eventlake(env, "compact", "--apply", "--target-mb", "64")
+    with step("retention"):
+        today = NEW_DAY + timedelta(days=2)  # 10 days back: the first two dates expire
+        eventlake(env, "retention", "--apply", "--today", today.isoformat(), "--keep-days", "10")
+    with step("after"):
+        time.sleep(1.0)
+    return user_id
+
+
 def test_readers_see_one_whole_build_while_builds_erasure_compaction_and_retention_run(
     settings, catalog: str, tmp_path: Path
 ) -> None:
     lake = settings.lake_dir
-    env = cli_env(settings, catalog)
-    generate(env, tmp_path / "truth-0.json", "--events", "50000", "--days", str(DAYS),
-             "--start-date", START.isoformat())  # fmt: skip
+    generate(cli_env(settings, catalog), tmp_path / "truth-0.json", "--events", "50000",
+             "--days", str(DAYS), "--start-date", START.isoformat())  # fmt: skip
     dbt(lake, catalog, "build")
     before = query(lake, catalog, QUERIES["events"])[0]
     assert before[0] == NEW_DAY - timedelta(days=1)
     step = Steps()
 
     with readers(catalog, lake, tmp_path / "readers") as tallies:
-        with step("idle"):
-            time.sleep(IDLE_SECONDS)
-        with step("build"):
-            generate(env, tmp_path / "truth-1.json", "--append", "--events", "5000")
-            dbt(lake, catalog, "build")
-        # The heaviest user of the new day asks to be forgotten.
-        user_id = query(
-            lake, catalog,
-            f"select user_id from events where event_date = date '{NEW_DAY}' "
-            "group by 1 order by count(*) desc, 1 limit 1",
-        )[0][0]  # fmt: skip
-        with step("erasure"):
-            eventlake(env, "erase", "--user-id", user_id)
-            eventlake(env, "erasure", "process")
-        with step("compaction"):
-            eventlake(env, "compact", "--apply", "--target-mb", "64")
-        with step("retention"):
-            # 10 days back from two days after the new day: the first two dates expire.
-            today = NEW_DAY + timedelta(days=2)
-            eventlake(
-                env, "retention", "--apply", "--today", today.isoformat(), "--keep-days", "10"
-            )
-        with step("after"):
-            time.sleep(1.0)
+        user_id = write_beside_the_readers(settings, catalog, step, tmp_path)
         final = {kind: query(lake, catalog, sql)[0] for kind, sql in QUERIES.items()}
 
     print(f"\nreader latencies (ms), catalog {catalog.partition(':')[0]}:")
     print(latency_report(tallies, step.spans))
     print("steps (s): " + ", ".join(f"{n} {e - b:.1f}" for n, (b, e) in step.spans.items()))
 
-    # Every sample answered, and every answer agreed with itself: facts beside rollups or
-    # features of the same build.
+    # Every build and pass succeeded, every sample answered, and every answer agreed with
+    # itself: facts beside rollups or features of the same build.
+    assert step.failures == {}
     for tally in tallies:
         assert tally["errors"] == [], tally["errors"][:5]
         assert tally["samples"] >= 10, tally["samples"]
@@ -238,8 +245,6 @@ def test_readers_see_one_whole_build_while_builds_erasure_compaction_and_retenti
         if tally["unsound"]
     }
     assert unsound == {}, "samples whose facts and rollups or features disagree, per step"
-    # Every build and pass succeeded.
-    assert step.failures == {}
     # The readers saw the lake move, from the first build to the last state.
     for tally in tallies:
         if tally["kind"] == "events":
@@ -248,8 +253,10 @@ def test_readers_see_one_whole_build_while_builds_erasure_compaction_and_retenti
         assert tally["answers"][-1] == [str(answer[0]), answer[1]]
         assert answer[0] == NEW_DAY
     # The passes did what they say.
-    forgotten = f"select count(*) from events where user_id = '{user_id}'"
-    assert query(lake, catalog, forgotten) == [(0,)]
+    erased = f"select count(*) from events where user_id = '{user_id}'"
+    assert query(lake, catalog, erased) == [(0,)]
+    erased = f"select count(*) from user_features where user_id = '{user_id}'"
+    assert query(lake, catalog, erased) == [(0,)]
     first_date = query(lake, catalog, "select min(event_date) from events")[0][0]
     assert first_date == START + timedelta(days=2)
 
@@ -264,15 +271,8 @@ KILL_POINTS = (
 )
 
 
-def start_build(lake: Path, catalog: str) -> subprocess.Popen:
-    work = lake.parent
-    env = dict(
-        os.environ,
-        EVENTLAKE_LAKE_DIR=str(lake),
-        EVENTLAKE_CATALOG=catalog,
-        DBT_TARGET_PATH=str(work / "target"),
-        DBT_LOG_PATH=str(work / "logs"),
-    )
+def start_build(env: dict[str, str]) -> subprocess.Popen:
+    """`dbt build` on the test's lake and catalog, not waited for."""
     return subprocess.Popen(
         [str(DBT), "build", "--profiles-dir", ".", "--project-dir", "."],
         cwd=REPO,
@@ -319,7 +319,7 @@ def test_a_build_killed_mid_commit_leaves_the_previous_build_readable_and_the_ne
     log = lake.parent / "logs" / "dbt.log"
     for expected, doing in KILL_POINTS:
         offset = log.stat().st_size
-        last = kill_when_logged(start_build(lake, catalog), log, offset, expected)
+        last = kill_when_logged(start_build(env), log, offset, expected)
         now = query(lake, catalog, PUBLISHED)
         built = query(
             lake, catalog, f"select count(*) from build.fct_events where event_date = '{new_day}'"
