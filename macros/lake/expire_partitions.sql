@@ -153,7 +153,8 @@
     {%- set caught_up = [] -%}
     {%- for row in run_query(
         "select model_name, upstream_name, cast(max(consumed_through) as"
-        ~ " varchar) from " ~ watermarks ~ " group by all").rows -%}
+        ~ " varchar) from " ~ watermarks
+        ~ " where model_name not like '%.%' group by all").rows -%}
         {%- set upstream = adapter.get_relation(database=target.database,
             schema=target.schema, identifier=row[1]) -%}
         {%- if upstream is not none -%}

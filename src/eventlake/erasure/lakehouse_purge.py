@@ -91,6 +91,7 @@ def lagging(connection: duckdb.DuckDBPyConnection) -> list[str]:
             on upstream.database_name = '{ALIAS}'
             and upstream.schema_name = '{BUILD_SCHEMA}'
             and upstream.table_name = watermarks.upstream_name
+        where watermarks.model_name not like '%.%'  -- production's; dev rows are <schema>.<model>
         group by all
         order by all
         """
