@@ -25,8 +25,9 @@ with `dbt build` on a SQLite catalog. Each ratio compares figures of one run, ta
    table holding the last 7 days (a temporary .duckdb file), alternating, medians of
    `--hot-runs`, on the 365-day lake and on the intraday lake's big day.
 5. intraday: lakes holding one day of `--day-events` and a tenth of it, fully built; then
-   `--repeat` times: a 15-minute batch (1/96 of the day: its newest events again under new ids,
-   landed as a loader flush) and `dbt build`. Medians, the ratio (target <= 1.5) and every
+   `--repeat` times: the same 15-minute batch on each (1/96 of the big day, the newest events of
+   each day again under new ids, landed as a loader flush: one arrival rate, two day sizes) and
+   `dbt build`. Medians, the ratio (target <= 1.5) and every
    node's median time from dbt's run results.
 6. scale: `--scale-events` events over 30 days, one `dbt build`: wall, events/s, peak RSS.
 
@@ -670,7 +671,7 @@ def bench_intraday(root: Path, day_events: int, repeat: int) -> dict:
     runs: dict[str, list[dict[str, float]]] = {size: [] for size in lakes}
     for k in range(repeat):
         for size, work in lakes.items():
-            batch = sizes[size] // 96
+            batch = day_events // 96
             result["batch_events"][size] = batch
             add_batch(work, last_date(work), batch, salt=f"batch-{k}-{time.time_ns()}")
             wall, models = dbt_build(work)
