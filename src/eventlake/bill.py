@@ -1,0 +1,444 @@
+"""A query's bill before it runs: the files and bytes it would read, from the DuckLake catalog.
+
+DuckDB plans the query (EXPLAIN: nothing runs, no data file is opened). Each DuckLake scan in
+the plan names its table, the columns it reads and the filters pushed into it. The catalog
+holds, per data file, its partition values, each column's compressed size and min/max
+statistics: a file survives when no pushed filter rules it out by those statistics, the way
+DuckLake prunes it when the query runs. The bill is the referenced columns' bytes plus the
+footers of the surviving files.
+
+Never an underestimate, silently: a filter this module cannot evaluate against statistics
+prunes nothing (its files are counted) and the bill says so in `unpruned`; a table name found
+in more than one schema is billed at the most expensive one.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import duckdb
+import orjson
+
+from eventlake.exceptions import EventlakeError
+from eventlake.lakehouse import ALIAS, PUBLISHED_SCHEMA
+
+METADATA = f"__ducklake_metadata_{ALIAS}"
+SCAN = "DUCKLAKE_SCAN"
+OPTIONAL = "optional: "
+"""DuckDB's mark on a filter it may use to skip data, not to decide rows (e.g. an IN list)."""
+COMPARISON = re.compile(
+    r"""^\(?\s*(?P<column>"[^"]+"|\w+)\s*(?P<op>>=|<=|<>|!=|=|>|<)\s*(?P<value>.+?)\s*\)?$""",
+    re.DOTALL,
+)
+MEMBERSHIP = re.compile(r"""^(?P<column>"[^"]+"|\w+)\s+IN\s+\((?P<values>.+)\)$""", re.DOTALL)
+PUBLISHED_TABLE = re.compile(
+    r"\bFROM\s+(?:\w+\.)?(?P<schema>\w+)\.(?P<table>\w+)\s+AT\s*\(\s*VERSION\s*=>\s*(?P<version>\d+)",
+    re.IGNORECASE,
+)
+READ_GAP = 1 << 14
+"""DuckDB reads two column chunks in one request when at most this many bytes lie between them
+(its Parquet reader's ALLOW_GAP): the columns in between are read too."""
+FILE_OVERHEAD = 64
+"""Per file: the Parquet magic and footer length, and page-header slack the statistics omit."""
+DEFAULT_ROW_GROUP_ROWS = 122_880
+# The referenced columns' bytes of each surviving file, plus the unreferenced columns lying
+# between two referenced ones when DuckDB would read across them: the gap is spread over the
+# file's row groups (estimated from its rows and the lakehouse's row-group size), and a gap
+# of at most READ_GAP per row group is read.
+COLUMN_BYTES = """
+with columns as (
+    select
+        stats.data_file_id,
+        c.column_order,
+        stats.column_size_bytes as size,
+        list_contains(?4, c.column_name) as is_referenced,
+        greatest(1, ceil(files.record_count / ?5)) as row_groups
+    from {metadata}.ducklake_file_column_stats as stats
+    inner join {metadata}.ducklake_column as c
+        on stats.column_id = c.column_id and c.table_id = stats.table_id
+        and c.begin_snapshot <= ?1 and (c.end_snapshot is null or c.end_snapshot > ?2)
+    inner join bill_files using (data_file_id)
+    inner join {metadata}.ducklake_data_file as files using (data_file_id)
+    where stats.table_id = ?3 and {surviving}
+),
+runs as (
+    select
+        *,
+        sum(is_referenced::int) over (
+            partition by data_file_id order by column_order
+        ) as run,
+        sum(is_referenced::int) over (partition by data_file_id) as runs
+    from columns
+),
+gaps as (
+    select data_file_id, run, sum(size) as gap, any_value(row_groups) as row_groups
+    from runs
+    where not is_referenced and run between 1 and runs - 1
+    group by all
+)
+select
+    coalesce((select sum(size) from runs where is_referenced), 0)
+    + coalesce((select sum(gap) from gaps where gap <= ?6 * row_groups), 0)
+"""
+# A file survives a comparison unless its statistics rule every row out.
+SURVIVES = {
+    "=": "(min is null or min <= ?) and (max is null or max >= ?)",
+    ">=": "max is null or max >= ?",
+    ">": "max is null or max > ?",
+    "<=": "min is null or min <= ?",
+    "<": "min is null or min < ?",
+}
+
+
+class BillError(EventlakeError):
+    """The query cannot be planned (DuckDB's message, unchanged)."""
+
+
+@dataclass
+class TableBill:
+    """What the scans of one table would read."""
+
+    table: str
+    files: int = 0
+    files_total: int = 0
+    bytes: int = 0
+    bytes_total: int = 0
+    partitions: set[str] = field(default_factory=set)
+    filters: list[str] = field(default_factory=list)
+    """The filters pushed into the scans (DuckDB's rendering)."""
+    unpruned: list[str] = field(default_factory=list)
+    """Filters that could not be evaluated against the statistics: they pruned nothing."""
+    schemas: list[str] = field(default_factory=list)
+    """Where the table was found; more than one: billed at the most expensive."""
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "files": self.files,
+            "files_total": self.files_total,
+            "bytes": self.bytes,
+            "bytes_total": self.bytes_total,
+            "partitions": sorted(self.partitions),
+            "filters": self.filters,
+            "unpruned": self.unpruned,
+            "schemas": self.schemas,
+        }
+
+
+@dataclass
+class Bill:
+    """The bill of one query: per table and in total."""
+
+    tables: dict[str, TableBill]
+    unbilled: list[str]
+    """Scans of something other than a lakehouse table (a Parquet file, a catalog table)."""
+
+    @property
+    def files(self) -> int:
+        return sum(t.files for t in self.tables.values())
+
+    @property
+    def files_total(self) -> int:
+        return sum(t.files_total for t in self.tables.values())
+
+    @property
+    def bytes(self) -> int:
+        return sum(t.bytes for t in self.tables.values())
+
+    @property
+    def bytes_total(self) -> int:
+        return sum(t.bytes_total for t in self.tables.values())
+
+    @property
+    def partitions(self) -> list[str]:
+        return sorted(set().union(*(t.partitions for t in self.tables.values())))
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "files": self.files,
+            "files_total": self.files_total,
+            "bytes": self.bytes,
+            "bytes_total": self.bytes_total,
+            "partitions": self.partitions,
+            "tables": {name: table.as_dict() for name, table in sorted(self.tables.items())},
+            "unbilled": self.unbilled,
+        }
+
+    def as_json(self) -> str:
+        return orjson.dumps(self.as_dict(), option=orjson.OPT_INDENT_2).decode()
+
+
+@dataclass(frozen=True)
+class Scan:
+    """One DuckLake scan in the plan."""
+
+    table: str
+    columns: tuple[str, ...]
+    filters: tuple[str, ...]
+
+
+def plan_scans(connection: duckdb.DuckDBPyConnection, sql: str) -> tuple[list[Scan], list[str]]:
+    """The query's DuckLake scans, and the names of its other scans; runs nothing."""
+    try:
+        rows = connection.execute(f"explain (format json) {sql}").fetchall()
+    except duckdb.Error as error:
+        raise BillError(str(error)) from error
+    scans, others = [], []
+    for _, plan in rows:
+        for operator in _operators(orjson.loads(plan)):
+            name, info = operator.get("name", ""), operator.get("extra_info", {})
+            if name == SCAN:
+                filters = tuple(
+                    part for text in _listed(info.get("Filters")) for part in conjuncts(text)
+                )
+                columns = set(_listed(info.get("Projections")))
+                columns.update(column for text in filters for column in _identifiers(text))
+                scans.append(Scan(info["Table"], tuple(sorted(columns)), filters))
+            elif name.endswith("_SCAN") or name == "TABLE_SCAN":
+                others.append(str(info.get("Function") or info.get("Table") or name))
+    return scans, others
+
+
+def _operators(node: object) -> Iterator[dict]:
+    if isinstance(node, list):
+        for child in node:
+            yield from _operators(child)
+    elif isinstance(node, dict):
+        yield node
+        yield from _operators(node.get("children", []))
+
+
+def _listed(value: object) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, list):
+        return [str(item) for item in value]
+    return [line for line in str(value).splitlines() if line.strip()]
+
+
+def conjuncts(text: str) -> list[str]:
+    """Split a filter on its top-level ANDs (outside quotes and parentheses)."""
+    parts, depth, quoted, start, index = [], 0, False, 0, 0
+    while index < len(text):
+        char = text[index]
+        if char == "'":
+            quoted = not quoted
+        elif not quoted and char == "(":
+            depth += 1
+        elif not quoted and char == ")":
+            depth -= 1
+        elif not quoted and depth == 0 and text[index : index + 5].upper() == " AND ":
+            parts.append(text[start:index].strip())
+            start = index + 5
+            index += 4
+        index += 1
+    parts.append(text[start:].strip())
+    return [part for part in parts if part]
+
+
+def _identifiers(text: str) -> set[str]:
+    """Column-like words of a filter, outside string literals; unknown ones are ignored later."""
+    unquoted = re.sub(r"'(?:[^']|'')*'", "", text)
+    return {name.strip('"') for name in re.findall(r'"[^"]+"|\b[A-Za-z_]\w*\b', unquoted)}
+
+
+def bill(connection: duckdb.DuckDBPyConnection, sql: str) -> Bill:
+    """The bill of `sql` on the lakehouse attached to `connection` as `lakehouse`."""
+    scans, others = plan_scans(connection, sql)
+    published = _published_versions(connection)
+    current = connection.execute(
+        f"select max(snapshot_id) from {METADATA}.ducklake_snapshot"
+    ).fetchone()[0]
+    tables: dict[str, TableBill] = {}
+    for scan in scans:
+        candidates = [
+            _bill_scan(
+                connection, scan, table_id, schema, published.get((schema, scan.table), current)
+            )
+            for table_id, schema in _tables_named(connection, scan.table)
+        ]
+        if not candidates:
+            others.append(scan.table)
+            continue
+        worst = max(candidates, key=lambda candidate: (candidate.bytes, candidate.files))
+        worst.schemas = sorted(candidate.schemas[0] for candidate in candidates)
+        tables[scan.table] = _add(tables.get(scan.table), worst)
+    return Bill(tables, sorted(set(others)))
+
+
+def _add(total: TableBill | None, scan: TableBill) -> TableBill:
+    if total is None:
+        return scan
+    total.files += scan.files
+    total.files_total += scan.files_total
+    total.bytes += scan.bytes
+    total.bytes_total += scan.bytes_total
+    total.partitions |= scan.partitions
+    total.filters += [f for f in scan.filters if f not in total.filters]
+    total.unpruned += [f for f in scan.unpruned if f not in total.unpruned]
+    return total
+
+
+def _published_versions(connection: duckdb.DuckDBPyConnection) -> dict[tuple[str, str], int]:
+    """(schema, table) -> the snapshot its published view in `main` is pinned to."""
+    rows = connection.execute(
+        "select sql from duckdb_views() where database_name = ? and schema_name = ?",
+        [ALIAS, PUBLISHED_SCHEMA],
+    ).fetchall()
+    pinned = {}
+    for (text,) in rows:
+        for found in PUBLISHED_TABLE.finditer(text or ""):
+            pinned[(found["schema"], found["table"])] = int(found["version"])
+    return pinned
+
+
+def _tables_named(connection: duckdb.DuckDBPyConnection, name: str) -> list[tuple[int, str]]:
+    return connection.execute(
+        f"""
+        select t.table_id, s.schema_name
+        from {METADATA}.ducklake_table as t
+        inner join {METADATA}.ducklake_schema as s
+            on t.schema_id = s.schema_id and s.end_snapshot is null
+        where t.table_name = ? and t.end_snapshot is null
+        order by 2
+        """,
+        [name],
+    ).fetchall()
+
+
+def _bill_scan(
+    connection: duckdb.DuckDBPyConnection, scan: Scan, table_id: int, schema: str, version: int
+) -> TableBill:
+    types = dict(
+        connection.execute(
+            "select column_name, data_type from duckdb_columns()"
+            " where database_name = ? and schema_name = ? and table_name = ?",
+            [ALIAS, schema, scan.table],
+        ).fetchall()
+    )
+    columns = [column for column in scan.columns if column in types]
+    connection.execute(
+        f"""
+        create or replace temp table bill_files as
+        select data_file_id, file_size_bytes, footer_size
+        from {METADATA}.ducklake_data_file
+        where table_id = ? and begin_snapshot <= ?
+            and (end_snapshot is null or end_snapshot > ?)
+        """,
+        [table_id, version, version],
+    )
+    surviving, unpruned = _prune(connection, table_id, scan.filters, types)
+    (files_total,) = connection.execute("select count(*) from bill_files").fetchone()
+    bytes_total = connection.execute(
+        "select coalesce(sum(file_size_bytes), 0) from bill_files"
+    ).fetchone()[0]
+    files, footers = connection.execute(
+        f"select count(*), coalesce(sum(footer_size), 0) from bill_files where {surviving}"
+    ).fetchone()
+    column_bytes = connection.execute(
+        COLUMN_BYTES.format(metadata=METADATA, surviving=surviving),
+        [version, version, table_id, columns, _row_group_rows(connection), READ_GAP],
+    ).fetchone()[0]
+    partitions = {
+        str(value)
+        for (value,) in connection.execute(
+            f"""
+            select distinct p.partition_value
+            from {METADATA}.ducklake_file_partition_value as p
+            inner join bill_files using (data_file_id)
+            where p.table_id = ? and {surviving}
+            """,
+            [table_id],
+        ).fetchall()
+    }
+    return TableBill(
+        table=scan.table,
+        files=files,
+        files_total=files_total,
+        bytes=int(column_bytes) + int(footers) + FILE_OVERHEAD * files,
+        bytes_total=int(bytes_total),
+        partitions=partitions,
+        filters=list(scan.filters),
+        unpruned=unpruned,
+        schemas=[schema],
+    )
+
+
+def _row_group_rows(connection: duckdb.DuckDBPyConnection) -> int:
+    """The lakehouse's Parquet row-group size (option parquet_row_group_size)."""
+    found = connection.execute(
+        f"select max(value) from {METADATA}.ducklake_metadata"
+        " where key = 'parquet_row_group_size' and scope is null"
+    ).fetchone()[0]
+    return int(found) if found else DEFAULT_ROW_GROUP_ROWS
+
+
+def _prune(
+    connection: duckdb.DuckDBPyConnection, table_id: int, filters: tuple[str, ...], types: dict
+) -> tuple[str, list[str]]:
+    """Mark, in temp table bill_files, the files each filter rules out; returns the SQL
+    condition of a surviving file and the filters that pruned nothing."""
+    connection.execute("alter table bill_files add column if not exists pruned boolean")
+    connection.execute("update bill_files set pruned = false")
+    unpruned = []
+    for text in filters:
+        tests = _comparisons(connection, text.removeprefix(OPTIONAL), types)
+        if tests is None:
+            unpruned.append(text)
+            continue
+        column, survives, values = tests
+        connection.execute(
+            f"""
+            update bill_files set pruned = true
+            where data_file_id in (
+                select data_file_id from (
+                    select
+                        data_file_id,
+                        try_cast(min_value as {types[column]}) as min,
+                        try_cast(max_value as {types[column]}) as max
+                    from {METADATA}.ducklake_file_column_stats as stats
+                    inner join {METADATA}.ducklake_column as c using (column_id)
+                    where stats.table_id = ? and c.table_id = ? and c.column_name = ?
+                        and c.end_snapshot is null
+                )
+                where not ({survives})
+            )
+            """,
+            [table_id, table_id, column, *values],
+        )
+    return "not pruned", unpruned
+
+
+def _comparisons(
+    connection: duckdb.DuckDBPyConnection, text: str, types: dict
+) -> tuple[str, str, list[object]] | None:
+    """(column, SQL condition of a surviving file, its parameters) for `column op constant`
+    and `column IN (constants)`; None for anything else."""
+    membership = MEMBERSHIP.match(text)
+    if membership and membership["column"].strip('"') in types:
+        column = membership["column"].strip('"')
+        values = _constants(connection, f"[{membership['values']}]")
+        if values is None:
+            return None
+        values = values[0]
+        survives = " or ".join([f"({SURVIVES['=']})"] * len(values)) or "false"
+        return column, survives, [value for value in values for _ in (0, 1)]
+    found = COMPARISON.match(text)
+    if not found or found["column"].strip('"') not in types or found["op"] not in SURVIVES:
+        return None
+    value = _constants(connection, found["value"])
+    if value is None:
+        return None
+    column, op = found["column"].strip('"'), found["op"]
+    return column, SURVIVES[op], value * SURVIVES[op].count("?")
+
+
+def _constants(connection: duckdb.DuckDBPyConnection, expression: str) -> list[object] | None:
+    """Evaluate a constant of the plan (DuckDB's rendering, e.g. '2025-01-20'::DATE)."""
+    if re.search(r"\b(select|from)\b|#\d", expression, re.IGNORECASE):
+        return None
+    try:
+        return [connection.execute(f"select {expression}").fetchone()[0]]
+    except duckdb.Error:
+        return None
