@@ -43,6 +43,23 @@
         consumed_through timestamp with time zone,
         updated_at timestamp with time zone
     );
+    create table if not exists control.query_bill (
+        invocation_id varchar not null,
+        model_name varchar not null,
+        is_incremental boolean,
+        started_at timestamp with time zone,
+        seconds double,
+        files_read bigint,
+        bytes_read bigint,
+        earliest_date_read date,
+        earliest_date_written date,
+        read_window_days integer,
+        bytes_read_before_window bigint
+    );
+    create table if not exists control.partition_filters (
+        table_name varchar not null,
+        column_name varchar not null
+    );
     {{ create_erasure_status_views() }}
 {%- endmacro %}
 
@@ -69,6 +86,13 @@
         'create table if not exists control.model_watermarks ('
             ~ ' model_name string, upstream_name string,'
             ~ ' consumed_through timestamp, updated_at timestamp)'
+            ~ ' using parquet',
+        'create table if not exists control.query_bill ('
+            ~ ' invocation_id string, model_name string,'
+            ~ ' is_incremental boolean, started_at timestamp,'
+            ~ ' seconds double, files_read bigint, bytes_read bigint,'
+            ~ ' earliest_date_read date, earliest_date_written date,'
+            ~ ' read_window_days int, bytes_read_before_window bigint)'
             ~ ' using parquet',
     ] + erasure_status_views() -%}
     {%- if execute -%}

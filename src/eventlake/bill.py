@@ -112,6 +112,12 @@ class TableBill:
     """Filters that could not be evaluated against the statistics: they pruned nothing."""
     schemas: list[str] = field(default_factory=list)
     """Where the table was found; more than one: billed at the most expensive."""
+    pruning_columns: list[frozenset[str]] = field(default_factory=list)
+    """Per scan of the table: the columns of the filters that pruned its files."""
+
+    def scans_unfiltered_on(self, column: str) -> int:
+        """How many scans of the table have no filter on `column` that prunes its files."""
+        return sum(column not in columns for columns in self.pruning_columns)
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -277,6 +283,7 @@ def _add(total: TableBill | None, scan: TableBill) -> TableBill:
     total.partitions |= scan.partitions
     total.filters += [f for f in scan.filters if f not in total.filters]
     total.unpruned += [f for f in scan.unpruned if f not in total.unpruned]
+    total.pruning_columns += scan.pruning_columns
     return total
 
 
@@ -328,7 +335,7 @@ def _bill_scan(
         """,
         [table_id, version, version],
     )
-    surviving, unpruned = _prune(connection, table_id, scan.filters, types)
+    surviving, unpruned, pruning = _prune(connection, table_id, scan.filters, types)
     (files_total,) = connection.execute("select count(*) from bill_files").fetchone()
     bytes_total = connection.execute(
         "select coalesce(sum(file_size_bytes), 0) from bill_files"
@@ -362,6 +369,7 @@ def _bill_scan(
         filters=list(scan.filters),
         unpruned=unpruned,
         schemas=[schema],
+        pruning_columns=[frozenset(pruning)],
     )
 
 
@@ -376,18 +384,20 @@ def _row_group_rows(connection: duckdb.DuckDBPyConnection) -> int:
 
 def _prune(
     connection: duckdb.DuckDBPyConnection, table_id: int, filters: tuple[str, ...], types: dict
-) -> tuple[str, list[str]]:
+) -> tuple[str, list[str], set[str]]:
     """Mark, in temp table bill_files, the files each filter rules out; returns the SQL
-    condition of a surviving file and the filters that pruned nothing."""
+    condition of a surviving file, the filters that pruned nothing and the columns of those
+    that pruned."""
     connection.execute("alter table bill_files add column if not exists pruned boolean")
     connection.execute("update bill_files set pruned = false")
-    unpruned = []
+    unpruned, pruning = [], set()
     for text in filters:
         tests = _comparisons(connection, text.removeprefix(OPTIONAL), types)
         if tests is None:
             unpruned.append(text)
             continue
         column, survives, values = tests
+        pruning.add(column)
         connection.execute(
             f"""
             update bill_files set pruned = true
@@ -407,7 +417,7 @@ def _prune(
             """,
             [table_id, table_id, column, *values],
         )
-    return "not pruned", unpruned
+    return "not pruned", unpruned, pruning
 
 
 def _comparisons(
@@ -442,3 +452,101 @@ def _constants(connection: duckdb.DuckDBPyConnection, expression: str) -> list[o
         return [connection.execute(f"select {expression}").fetchone()[0]]
     except duckdb.Error:
         return None
+
+
+class QueryRefused(EventlakeError):
+    """The query is not run: it needs a partition filter or costs more than the budget."""
+
+    def __init__(self, reasons: list[str], bill: Bill) -> None:
+        super().__init__("; ".join(reasons))
+        self.reasons = reasons
+        self.bill = bill
+
+
+@dataclass(frozen=True)
+class Budget:
+    """What a query may read: at most `max_bytes` (None: no limit), and only with a pruning
+    filter on each table's required partition column, unless `allow_full_scan`."""
+
+    max_bytes: int | None = None
+    allow_full_scan: bool = False
+
+
+def refusals(billed: Bill, budget: Budget, required: dict[str, str]) -> list[str]:
+    """Why the query must not run (empty: it may). `required`: table -> partition column."""
+    if budget.allow_full_scan:
+        return []
+    reasons = []
+    for table, column in sorted(required.items()):
+        found = billed.tables.get(table)
+        if found is not None and found.scans_unfiltered_on(column):
+            reasons.append(
+                f"{table} must be filtered on {column}: {found.scans_unfiltered_on(column)} of"
+                f" its scans have no condition on {column} that prunes its partitions (compare"
+                f" {column} with constants, not with a subquery's result, or pass"
+                " --allow-full-scan)"
+            )
+    if budget.max_bytes is not None and billed.bytes > budget.max_bytes:
+        reasons.append(
+            f"the query would read {billed.bytes:,} bytes in {billed.files:,} files,"
+            f" over the budget of {budget.max_bytes:,} bytes (EVENTLAKE_MAX_QUERY_BYTES or"
+            " --max-bytes; --allow-full-scan runs it anyway)"
+        )
+    return reasons
+
+
+def required_partition_filters(connection: duckdb.DuckDBPyConnection) -> dict[str, str]:
+    """table -> the column a query must filter on, as the dbt models declare it (meta
+    `require_partition_filter`, recorded by each build in control.partition_filters)."""
+    exists = connection.execute(
+        "select count(*) from duckdb_tables() where database_name = ? and schema_name ="
+        " 'control' and table_name = 'partition_filters'",
+        [ALIAS],
+    ).fetchone()[0]
+    if not exists:
+        return {}
+    return dict(
+        connection.execute(
+            f"select table_name, column_name from {ALIAS}.control.partition_filters"
+        ).fetchall()
+    )
+
+
+def checked_bill(connection: duckdb.DuckDBPyConnection, sql: str, budget: Budget) -> Bill:
+    """The bill of `sql`, or QueryRefused when it must not run."""
+    billed = bill(connection, sql)
+    reasons = refusals(billed, budget, required_partition_filters(connection))
+    if reasons:
+        raise QueryRefused(reasons, billed)
+    return billed
+
+
+def summary(billed: Bill) -> str:
+    """The bill as a short human summary: totals, then one line per table."""
+
+    def size(count: int) -> str:
+        for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+            if count >= scale:
+                return f"{count / scale:,.1f} {unit}"
+        return f"{count} B"
+
+    def dates(partitions: list[str]) -> str:
+        if not partitions:
+            return "no partition"
+        if len(partitions) == 1:
+            return partitions[0]
+        return f"{len(partitions)} partitions, {partitions[0]} .. {partitions[-1]}"
+
+    share = billed.bytes / billed.bytes_total if billed.bytes_total else 0.0
+    lines = [
+        f"would read {size(billed.bytes)} of {size(billed.bytes_total)} ({share:.2%})"
+        f" in {billed.files:,} of {billed.files_total:,} files; {dates(billed.partitions)}"
+    ]
+    for name, table in sorted(billed.tables.items()):
+        lines.append(
+            f"  {name}: {size(table.bytes)} in {table.files:,} of {table.files_total:,} files;"
+            f" {dates(sorted(table.partitions))}"
+        )
+        lines.extend(f"    not pruned by: {text}" for text in table.unpruned)
+    lines.extend(f"  not billed (not a lakehouse table): {name}" for name in billed.unbilled)
+    return "\n".join(lines) + "\n"

@@ -25,7 +25,11 @@
     },
     sort_by=['country_code', 'product_family', 'event_type', 'event_at'],
     on_schema_change='append_new_columns',
-    meta={'retention': {'date_column': 'event_date', 'keep': 'lake'}},
+    meta={
+        'retention': {'date_column': 'event_date', 'keep': 'lake'},
+        'require_partition_filter': 'event_date',
+        'read_window_days': 3,
+    },
     post_hook=(
         [] if target.type == 'spark'
         else ["{{ record_consumed_partitions('int_event_files__arrived') }}"]),

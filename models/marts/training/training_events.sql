@@ -17,7 +17,11 @@
     partitions_changed_in={'model': 'fct_events'},
     sort_by=['event_at', 'event_id'],
     on_schema_change='fail',
-    meta={'retention': {'date_column': 'event_date', 'keep': 'lake'}},
+    meta={
+        'retention': {'date_column': 'event_date', 'keep': 'lake'},
+        'require_partition_filter': 'event_date',
+        'read_window_days': 0,
+    },
     post_hook=(
         [] if target.type == 'spark'
         else ["{{ record_consumed_partitions('fct_events') }}"]),

@@ -1,0 +1,45 @@
+{#-
+    An incremental build of the model reads only its date window: no
+    partition older than meta read_window_days before the oldest partition
+    it writes, as control.query_bill recorded it in this invocation. Fails
+    naming the model and the bytes it read beyond the window.
+-#}
+{% test reads_within_window(model) %}
+
+with
+
+query_bill as (
+
+    select * from {{ source('control', 'query_bill') }}
+
+),
+
+beyond_window as (
+
+    select
+        model_name,
+        bytes_read,
+        bytes_read_before_window,
+        read_window_days,
+        earliest_date_read,
+        earliest_date_written
+    from query_bill
+    where invocation_id = '{{ invocation_id }}'
+        and model_name = '{{ model.identifier }}'
+        and is_incremental
+        and bytes_read_before_window > 0
+
+)
+
+select
+    {{ fail_with(
+        "model_name || ' read ' || bytes_read_before_window"
+        ~ " || ' bytes from partitions older than its read window ('"
+        ~ " || read_window_days || ' days before '"
+        ~ " || earliest_date_written || ', the oldest date it wrote;'"
+        ~ " || ' oldest read: ' || earliest_date_read || ', '"
+        ~ " || bytes_read || ' bytes read in all)'"
+    ) }} as failure
+from beyond_window
+
+{% endtest %}
