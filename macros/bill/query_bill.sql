@@ -119,6 +119,7 @@
 
     select
         '{{ invocation_id }}' as invocation_id,
+        '{{ this.schema }}' as schema_name,
         '{{ this.identifier }}' as model_name,
         started.is_incremental,
         started.started_at,

@@ -45,6 +45,7 @@
     );
     create table if not exists control.query_bill (
         invocation_id varchar not null,
+        schema_name varchar not null,
         model_name varchar not null,
         is_incremental boolean,
         started_at timestamp with time zone,
@@ -88,7 +89,7 @@
             ~ ' consumed_through timestamp, updated_at timestamp)'
             ~ ' using parquet',
         'create table if not exists control.query_bill ('
-            ~ ' invocation_id string, model_name string,'
+            ~ ' invocation_id string, schema_name string, model_name string,'
             ~ ' is_incremental boolean, started_at timestamp,'
             ~ ' seconds double, files_read bigint, bytes_read bigint,'
             ~ ' earliest_date_read date, earliest_date_written date,'

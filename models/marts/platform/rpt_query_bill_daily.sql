@@ -12,6 +12,7 @@ daily as (
 
     select
         cast(started_at as date) as build_date,
+        schema_name,
         model_name,
         count(distinct invocation_id) as builds,
         count(*) filter (where is_incremental) as incremental_builds,
@@ -21,7 +22,7 @@ daily as (
         sum(seconds) as seconds,
         max(seconds) as max_seconds
     from query_bill
-    group by 1, 2
+    group by 1, 2, 3
 
 )
 

@@ -4,6 +4,7 @@ query_bill as (
 
     select
         invocation_id,
+        schema_name,
         model_name,
         is_incremental,
         started_at,
