@@ -25,6 +25,7 @@ beyond_window as (
         earliest_date_written
     from query_bill
     where invocation_id = '{{ invocation_id }}'
+        and schema_name = '{{ model.schema }}'
         and model_name = '{{ model.identifier }}'
         and is_incremental
         and bytes_read_before_window > 0
