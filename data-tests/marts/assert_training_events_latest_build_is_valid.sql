@@ -1,21 +1,21 @@
 {#-
-    training_events, over the partitions its latest build wrote
+    fct_training_events, over the partitions its latest build wrote
     (latest_build_partitions, read with lake_table: not the history): event_id is a key, user_key is a 64-character keyed hash (no
     raw id leaks), and event_date is the UTC date of event_at. One row per
     failure.
 -#}
-{%- set written = latest_build_partitions('training_events') %}
+{%- set written = latest_build_partitions('fct_training_events') %}
 
 with
 
-training_events as (
+fct_training_events as (
 
     select
         event_id,
         user_key,
         event_date,
         event_at
-    from {{ lake_table('training_events', written) }} as training_events
+    from {{ lake_table('fct_training_events', written) }} as fct_training_events
 
 ),
 
@@ -24,7 +24,7 @@ duplicate_events as (
     select
         event_id,
         'duplicate event_id' as failure
-    from training_events
+    from fct_training_events
     group by 1
     having count(*) > 1
 
@@ -43,7 +43,7 @@ invalid_rows as (
                 then 'event_date is not the date of event_at'
         end as failure,
         event_id
-    from training_events
+    from fct_training_events
 
 ),
 

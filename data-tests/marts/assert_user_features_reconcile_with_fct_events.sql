@@ -1,5 +1,5 @@
 {#-
-    user_features against fct_events over the same 30 days, counted here
+    dim_user_features against fct_events over the same 30 days, counted here
     independently (windows from the table's features_as_of; fct_events read
     with lake_table for the dates the window touches only): every user with
     an event in the window has exactly one row, and every count per type and
@@ -7,9 +7,9 @@
     counts differ.
 -#}
 {%- set dates = [] -%}
-{%- if execute and load_relation(ref('user_features')) is not none -%}
+{%- if execute and load_relation(ref('dim_user_features')) is not none -%}
     {%- set as_of = run_query(
-        'select max(features_as_of) from ' ~ ref('user_features')
+        'select max(features_as_of) from ' ~ ref('dim_user_features')
     ).columns[0].values()[0] -%}
     {%- if as_of is not none -%}
         {%- set timedelta = modules.datetime.timedelta -%}
@@ -23,15 +23,15 @@
 
 with
 
-user_features as (
+dim_user_features as (
 
-    select * from {{ ref('user_features') }}
+    select * from {{ ref('dim_user_features') }}
 
 ),
 
 as_of as (
 
-    select max(features_as_of) as features_as_of from user_features
+    select max(features_as_of) as features_as_of from dim_user_features
 
 ),
 
@@ -98,30 +98,30 @@ expected as (
 differences as (
 
     select
-        coalesce(expected.user_id, user_features.user_id) as user_id,
+        coalesce(expected.user_id, dim_user_features.user_id) as user_id,
         expected.events_30d as expected_events_30d,
-        user_features.events_30d as actual_events_30d
+        dim_user_features.events_30d as actual_events_30d
     from expected
-    full outer join user_features
-        on expected.user_id = user_features.user_id
+    full outer join dim_user_features
+        on expected.user_id = dim_user_features.user_id
     where
         expected.user_id is null
-        or user_features.user_id is null
-        or expected.events_1d != user_features.events_1d
-        or expected.views_1d != user_features.views_1d
-        or expected.carts_1d != user_features.carts_1d
-        or expected.cart_removals_1d != user_features.cart_removals_1d
-        or expected.purchases_1d != user_features.purchases_1d
-        or expected.events_7d != user_features.events_7d
-        or expected.views_7d != user_features.views_7d
-        or expected.carts_7d != user_features.carts_7d
-        or expected.cart_removals_7d != user_features.cart_removals_7d
-        or expected.purchases_7d != user_features.purchases_7d
-        or expected.events_30d != user_features.events_30d
-        or expected.views_30d != user_features.views_30d
-        or expected.carts_30d != user_features.carts_30d
-        or expected.cart_removals_30d != user_features.cart_removals_30d
-        or expected.purchases_30d != user_features.purchases_30d
+        or dim_user_features.user_id is null
+        or expected.events_1d != dim_user_features.events_1d
+        or expected.views_1d != dim_user_features.views_1d
+        or expected.carts_1d != dim_user_features.carts_1d
+        or expected.cart_removals_1d != dim_user_features.cart_removals_1d
+        or expected.purchases_1d != dim_user_features.purchases_1d
+        or expected.events_7d != dim_user_features.events_7d
+        or expected.views_7d != dim_user_features.views_7d
+        or expected.carts_7d != dim_user_features.carts_7d
+        or expected.cart_removals_7d != dim_user_features.cart_removals_7d
+        or expected.purchases_7d != dim_user_features.purchases_7d
+        or expected.events_30d != dim_user_features.events_30d
+        or expected.views_30d != dim_user_features.views_30d
+        or expected.carts_30d != dim_user_features.carts_30d
+        or expected.cart_removals_30d != dim_user_features.cart_removals_30d
+        or expected.purchases_30d != dim_user_features.purchases_30d
 
 )
 

@@ -42,7 +42,7 @@ log = logging.getLogger(__name__)
 AREAS = (lake.RAW_EVENTS,)
 # The Spark target's lake_partitions tables are folders of the lake too (DuckLake's files are
 # DuckLake's: retention deletes their rows).
-SPARK_AREAS = (*AREAS, Path("curated/fct_events"), Path("curated/training_events"))
+SPARK_AREAS = (*AREAS, Path("curated/fct_events"), Path("curated/fct_training_events"))
 TRASH = Path(".trash")
 PARTITION_PREFIX = "event_date="
 

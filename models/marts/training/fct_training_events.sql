@@ -5,7 +5,7 @@
     change what training reads until it is added here on purpose.
 
     DuckDB: a DuckLake table partitioned by event_date (Parquet files under
-    lake/curated/build/training_events/), appended with the rows each build
+    lake/curated/build/fct_training_events/), appended with the rows each build
     inserted into fct_events (new_rows_of). Spark: the lake_partitions
     materialization rewrites the dates fct_events rewrote.
 -#}
