@@ -1,3 +1,5 @@
+-- Project-wide, not under a model's folder: it checks every model, snapshot
+-- and seed of the graph, not one model.
 -- Every model, snapshot or seed with a column that identifies a person must
 -- declare meta.subject_key (the column erasure matches on), so a new model
 -- cannot escape an erasure request. Columns are read from the warehouse's
