@@ -1,9 +1,3 @@
-{#-
-    One row per file of a date-partitioned lake source: file_path and the
-    event_date its folder names. Lists files without reading them on DuckDB;
-    elsewhere it falls back to the engine's input-file name of each row (on
-    Spark the _source_file column lake_source adds).
--#}
 {% macro lake_files(source_name, table_name) -%}
     {{ return(adapter.dispatch('lake_files')(source_name, table_name)) }}
 {%- endmacro %}

@@ -1,11 +1,3 @@
-{#-
-    The partition dates (YYYY-MM-DD strings) of `upstream_name` (which the
-    calling model must ref) changed since the calling model last consumed
-    them: every date on a full build, only the changed ones on an
-    incremental run. Read at run time, so the caller can filter on them as
-    literals and files are pruned by date. Pair it with the post-hook
-    record_consumed_partitions(upstream_name), which moves the watermark.
--#}
 {% macro changed_partitions(upstream_name) -%}
     {%- if not execute -%}
         {{ return([]) }}
@@ -23,11 +15,6 @@
     {{ return(adapter.dispatch('changed_partitions')(upstream_name)) }}
 {%- endmacro %}
 
-{#-
-    DuckLake: the dates of the rows inserted into or deleted from the
-    upstream (ducklake_table_changes) since the watermark; every date the
-    upstream holds on a full build.
--#}
 {% macro default__changed_partitions(upstream_name) -%}
     {%- set upstream = ref(upstream_name) -%}
     {%- set since = none -%}

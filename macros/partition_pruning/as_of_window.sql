@@ -1,18 +1,3 @@
-{#-
-    The instant a feature model is computed as of, and the partition dates
-    of a lake_partitions model (`upstream_name`, which the caller reads with
-    lake_table) that the window (as_of - lookback_seconds, as_of] touches.
-
-    as_of is var features_as_of when set (an ISO 8601 date or timestamp;
-    without a zone it is UTC), else the newest `timestamp_column` of the
-    upstream: the newest partition is found (newest_partition) and only that
-    partition's files are read. Computed once at run time and returned as
-    literals: the caller passes the dates to lake_table(), so the lake is
-    read only in the window's folders, however long the history.
-
-    Returns {'as_of': SQL timestamp literal (a typed null while the upstream
-    holds no rows), 'dates': ['YYYY-MM-DD', ...] (empty then)}.
--#}
 {% macro as_of_window(
     upstream_name, lookback_seconds, timestamp_column='event_at',
     partition_column='event_date'
@@ -70,7 +55,6 @@
     {{ return({'as_of': as_of_literal(as_of), 'dates': dates}) }}
 {%- endmacro %}
 
-{#- A UTC instant (a timezone-aware datetime, or none) as a SQL literal. -#}
 {% macro as_of_literal(value) -%}
     {{ return(adapter.dispatch('as_of_literal')(value)) }}
 {%- endmacro %}

@@ -1,7 +1,3 @@
-{#-
-    `column in (date '...', ...)` for a list of YYYY-MM-DD strings, or
-    `false` for none: literals, so a lake scan is pruned to those folders.
--#}
 {% macro partition_filter(column, dates) -%}
     {%- if dates | length == 0 -%}
         false

@@ -1,8 +1,3 @@
-{#-
-    The partition dates (YYYY-MM-DD strings) of a model that the build to
-    publish changed (on Spark: that its latest build wrote): what a test of
-    that build should check, without reading the whole history.
--#}
 {% macro latest_build_partitions(model_name) -%}
     {%- set relation = ref(model_name) -%}
     {%- if not execute or load_relation(relation) is none -%}
@@ -11,13 +6,6 @@
     {{ return(adapter.dispatch('latest_build_partitions')(model_name)) }}
 {%- endmacro %}
 
-{#-
-    DuckLake: the dates of the rows inserted or deleted since the snapshot
-    readers see (the model's published view, pinned by publish_build), so a
-    build after a failed one tests that one's rows too before publishing
-    them; since this invocation started where nothing is published (a dev
-    target, a first build).
--#}
 {% macro default__latest_build_partitions(model_name) -%}
     {%- set relation = ref(model_name) -%}
     {%- set since = run_started_at.isoformat() -%}

@@ -1,20 +1,3 @@
-{#-
-    Spark's Parquet tables have no DELETE or UPDATE, and Spark cannot
-    overwrite a table in the statement that reads it: the rows to keep
-    (`keep_sql`, a query of the table's columns in the table's order, e.g.
-    `select * from <relation> where …`) are written to a staging table
-    <identifier>__rewrite, then overwritten into the relation from there,
-    and the staging table is dropped.
-
-    Partitioned by `partition_by`: only `partitions` (YYYY-MM-DD) are
-    replaced (dynamic overwrite); one of them the query keeps no row of is
-    emptied. Otherwise the whole table is replaced. A relation that is an
-    external table (a lake folder) has its files replaced in that folder.
-
-    Plain Parquet has no transactions: a run that dies after the overwrite
-    began leaves the staging table behind, and the next run stops on it
-    rather than drop the only copy of the rows kept.
--#}
 {% macro spark_rewrite_table(relation, keep_sql, partition_by=none, partitions=[]) -%}
     {%- for value in partitions
         if not modules.re.match('^[0-9]{4}-[0-9]{2}-[0-9]{2}$', value | string) -%}

@@ -1,7 +1,3 @@
-{#-
-    The SQL type of an instant (a UTC point in time): `timestamp with time
-    zone` where the engine has it, Spark's `timestamp` (session-zoned) there.
--#}
 {% macro type_instant() -%}
     {{ return(adapter.dispatch('type_instant')()) }}
 {%- endmacro %}

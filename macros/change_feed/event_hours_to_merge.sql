@@ -1,11 +1,3 @@
-{#-
-    The event-time span of the raw files a build merges (lake_files_to_merge),
-    whole hours, as literals: {'dates': ['YYYY-MM-DD', ...], 'first': the
-    first hour, 'last': the end of the last hour}. fct_events looks for
-    producer-retry copies among its existing events in that span only (a
-    retry repeats its event_time). Reads the event_time column of the new
-    files only.
--#}
 {% macro event_hours_to_merge() -%}
     {%- set files = lake_files_to_merge() -%}
     {%- set none_found = {

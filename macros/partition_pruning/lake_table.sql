@@ -1,9 +1,3 @@
-{#-
-    Read a date-partitioned model (which the caller thereby refs) for some
-    partition dates, or for all of them (`dates` none): the model's relation
-    filtered on the dates as literals, so DuckLake (or Spark) opens only
-    those partitions' files.
--#}
 {% macro lake_table(model_name, dates=none) -%}
     {{ return(adapter.dispatch('lake_table')(model_name, dates)) }}
 {%- endmacro %}

@@ -1,7 +1,3 @@
-{#-
-    Post-hook of a model that reads changed_partitions(upstream_name): records
-    that it has consumed every change of the upstream so far.
--#}
 {% macro record_consumed_partitions(upstream_name) -%}
     {{ return(adapter.dispatch('record_consumed_partitions')(upstream_name)) }}
 {%- endmacro %}

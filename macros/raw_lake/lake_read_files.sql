@@ -1,7 +1,3 @@
-{#-
-    Rows of some lake files, listed by path, with a `source_file` column:
-    reads those files and no others.
--#}
 {% macro lake_read_files(paths) -%}
     {{ return(adapter.dispatch('lake_read_files')(paths)) }}
 {%- endmacro %}

@@ -1,15 +1,3 @@
-{#-
-    source() for a table of the Parquet lake that may hold no file yet.
-
-    On DuckDB the build reads only the raw files it merges
-    (lake_files_to_merge): those that arrived since the last build, so its
-    cost follows what arrived, not the history. With none, an empty relation
-    typed from the source's column `data_type`s stands in. On Spark the source's folder is read
-    as a Hive-partitioned Parquet table (event_date from the folder names,
-    columns merged by name), with the file of each row as _source_file.
-    Everywhere else (and in unit tests, where source() returns the fixture)
-    this is plain source().
--#}
 {% macro lake_source(source_name, table_name) -%}
     {{ return(adapter.dispatch('lake_source')(source_name, table_name)) }}
 {%- endmacro %}
@@ -71,40 +59,6 @@
         where false)
     {%- endset -%}
     {{ return(empty_sql) }}
-{%- endmacro %}
-
-{#-
-    The raw files a DuckDB build merges into fct_events, from the manifest
-    int_event_files__arrived: those not late that arrived after fct_events'
-    watermark (which its post-hook moves in the same commit as the rows, so
-    a build killed midway leaves its files to the next), or, when
-    fct_events is fully refreshed (a backfill), every file recorded.
--#}
-{% macro lake_files_to_merge(model_name='fct_events') -%}
-    {%- set arrivals = ref('int_event_files__arrived') -%}
-    {%- if load_relation(arrivals) is none -%}
-        {{ return([]) }}
-    {%- endif -%}
-    {%- set query -%}
-        select file_path
-        from {{ arrivals }}
-        {%- if not flags.FULL_REFRESH %}
-        where
-            not is_late
-            and arrived_at > coalesce(
-                (
-                    select max(consumed_through)
-                    from control.model_watermarks
-                    where
-                        model_name = '{{ watermark_name(model_name) }}'
-                        and upstream_name = 'int_event_files__arrived'
-                ),
-                cast('-infinity' as timestamp with time zone)
-            )
-        {%- endif %}
-        order by 1
-    {%- endset -%}
-    {{ return(run_query(query).columns[0].values() | list) }}
 {%- endmacro %}
 
 {% macro spark__lake_source(source_name, table_name) -%}

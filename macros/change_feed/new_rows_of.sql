@@ -1,12 +1,3 @@
-{#-
-    The rows of a model (which the caller thereby refs) that the calling
-    incremental model has not consumed yet: on DuckLake, the rows inserted
-    since its watermark and still there (ducklake_table_insertions less
-    ducklake_table_deletions, by row id), so the cost follows
-    what changed; everything on a full build. Elsewhere, the model read
-    through lake_table (Spark narrows it to the partition it writes). Pair it
-    with the post-hook record_consumed_partitions(model_name).
--#}
 {% macro new_rows_of(model_name) -%}
     {{ return(adapter.dispatch('new_rows_of')(model_name)) }}
 {%- endmacro %}

@@ -1,30 +1,3 @@
-{#-
-    Retention of the models, run by `eventlake retention` as
-    `dbt run-operation expire_partitions --args '{...}'` (the Python side
-    computes both dates from today and expires the raw lake's folders).
-
-    Walks the models declaring `meta: {retention: {date_column: <column>,
-    keep: lake | rollup}}` and deletes their rows with date_column before
-    before_date (keep: lake) or rollup_before_date (keep: rollup; rollups
-    keep aggregates longer). Each model's rows are counted first and logged;
-    dry_run (the default) only counts.
-
-    On DuckLake a date partition whose rows all go leaves the table as whole
-    files (they leave the disk once no snapshot in the time-travel window
-    holds them: `eventlake retention` then expires and cleans up). Deleted
-    rows are a change like any other in the change feed the models read
-    (changed_partitions): a rollup would rebuild the expired dates empty and
-    lose its longer window. So the watermarks that had consumed every change
-    of a model before its rows expired are moved past the deletes
-    (watermarks_caught_up). Then the published views are re-pinned
-    (publish_build), so readers stop seeing the expired rows.
-
-    Skipped: models not built yet, views and ephemeral models (nothing stored),
-    and rollups when no rollup_before_date is given. On Spark a
-    lake_partitions model's files are the lake's (expired by Python); here
-    only the rows of its state table <identifier>__partitions go, by its
-    partition_by column, and its partitions are dropped from the metastore.
--#}
 {% macro expire_partitions(
     before_date, rollup_before_date=none, dry_run=true
 ) -%}

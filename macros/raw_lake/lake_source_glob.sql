@@ -1,6 +1,7 @@
 {#-
-    The Parquet glob a lake source reads (its meta.files_glob), checked to lie
-    under var lake_dir.
+    The Parquet glob a lake source reads (its meta.files_glob). Fails at
+    compile time when the source has none or the glob does not lie under var
+    lake_dir. Used by lake_source and lake_files.
 -#}
 {% macro lake_source_glob(source_name, table_name) -%}
     {%- set node = graph.sources.values()

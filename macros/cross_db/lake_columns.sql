@@ -1,10 +1,3 @@
-{#-
-    Column names of a relation or subquery, found by describing it. Used to
-    pass through fields the event contract gained after a model was written.
-    Empty at parse time, for a unit test's fixture (a CTE of the test query
-    that cannot be described on its own), and for a model not built yet (as
-    when sqlfluff compiles the project against an empty warehouse).
--#}
 {% macro lake_columns(relation) -%}
     {%- if not execute or (relation | string).startswith('__dbt__cte__') -%}
         {{ return([]) }}
