@@ -202,9 +202,8 @@
     recompute them.
 -#}
 {% macro mark_partitions_rewritten(node, dates) -%}
-    {%- set state = api.Relation.create(
-        database=node.database, schema=node.schema,
-        identifier=node.alias ~ '__partitions') -%}
+    {%- set state = lake_partitions_state_relation(api.Relation.create(
+        database=node.database, schema=node.schema, identifier=node.alias)) -%}
     {%- set partition_by = node.config.get('partition_by', 'event_date') -%}
     {%- if dates and load_relation(state) is not none -%}
         {%- do spark_rewrite_table(
