@@ -75,7 +75,7 @@ demo: install
 	@echo "--- online store, then erasure: the most active user of the last day"
 	set -o pipefail; \
 	user=$$($(BIN)/eventlake sql --format csv -c \
-		"select user_id from user_features order by events_1d desc, user_id limit 1" \
+		"select user_id from dim_user_features order by events_1d desc, user_id limit 1" \
 		| tail -n +2) && \
 	$(BIN)/eventlake features get --user-id $$user && \
 	$(BIN)/eventlake erase --request-id demo-erasure-1 --user-id $$user && \

@@ -3,7 +3,7 @@
     .venv/bin/python scripts/bench_spark.py [--events 5000000] [--days 10] [--subjects 10]
 
 Needs the `spark` extra (`make test-spark` installs it; `make bench-spark` runs this).
-1. build: `dbt run --select +fct_events agg_events_daily user_features` on each target: wall
+1. build: `dbt run --select +fct_events agg_events_daily dim_user_features` on each target: wall
    time, fct_events' own time (dbt's run results) and its events/s.
 2. erasure of `--subjects` users (the most active ones, so every date is touched):
    DuckDB's path is the Python lake pass (raw and curated files) then `erase_subjects`;
@@ -31,7 +31,7 @@ from eventlake.erasure.subjects import subject_hash
 from eventlake.generator import GeneratorConfig
 from eventlake.rawlake import write_raw_lake
 
-SELECTION = ["+fct_events", "agg_events_daily", "user_features"]
+SELECTION = ["+fct_events", "agg_events_daily", "dim_user_features"]
 KEY = "eventlake-dev-key"
 
 

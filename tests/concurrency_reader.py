@@ -128,7 +128,7 @@ full outer join daily on facts.event_date = daily.event_date
 full outer join hourly on coalesce(facts.event_date, daily.event_date) = hourly.event_date
 """
 
-# The features' 7-day counts against the facts of the same 7 days (as user_features counts).
+# The features' 7-day counts against the facts of the same 7 days (as dim_user_features counts).
 USER_FEATURES = """
 with
 
@@ -139,7 +139,7 @@ features as (
         count(*) as users,
         count(distinct user_id) as user_ids,
         coalesce(sum(events_7d), 0) as events_7d
-    from user_features
+    from dim_user_features
 
 ),
 
@@ -164,7 +164,7 @@ from features
 cross join facts
 """
 
-QUERIES = {"events": EVENTS_LAST_7_DAYS, "rollups": ROLLUPS, "user_features": USER_FEATURES}
+QUERIES = {"events": EVENTS_LAST_7_DAYS, "rollups": ROLLUPS, "dim_user_features": USER_FEATURES}
 PAUSE_SECONDS = 0.1
 """Between two queries: a few queries a second, as a busy dashboard; four readers stay within
 about half a core, so the build beside them is not starved."""

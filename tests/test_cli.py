@@ -93,7 +93,7 @@ def test_generated_traffic_lands_per_day_type_and_country_as_the_ground_truth_sa
     # A second build with nothing new changes nothing: no file of the facts or of an incremental
     # model, no rollup, no mart (seeds and table models are rewritten whole, as dbt does).
     incremental = ("fct_events", "fct_events_quarantine", "agg_events_daily", "agg_events_hourly",
-                   "agg_funnel_daily", "int_users__last_seen", "training_events")  # fmt: skip
+                   "agg_funnel_daily", "int_users__last_seen", "fct_training_events")  # fmt: skip
 
     def data_files() -> dict[str, tuple[int, int]]:
         files = file_identities(lake / "curated")
@@ -101,7 +101,7 @@ def test_generated_traffic_lands_per_day_type_and_country_as_the_ground_truth_sa
 
     curated = data_files()
     assert {path.split("/")[1] for path in curated} >= {"fct_events", "agg_events_daily"}
-    models = (*incremental, "user_features", "fraud_user_velocity")
+    models = (*incremental, "dim_user_features", "agg_fraud_user_velocity")
     tables = {model: query(lake, catalog, f"from {model} order by all") for model in models}
     dbt(lake, catalog, "build")
     assert data_files() == curated

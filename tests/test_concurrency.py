@@ -32,7 +32,7 @@ READERS = (
     ("events", False),
     ("events", True),  # a fresh connection per query, as a notebook cell or a BI refresh
     ("rollups", False),
-    ("user_features", False),
+    ("dim_user_features", False),
 )
 IDLE_SECONDS = 3.0
 """Readers run alone this long first: their idle latencies, to set beside the busy ones."""
@@ -255,7 +255,7 @@ def test_readers_see_one_whole_build_while_builds_erasure_compaction_and_retenti
     # The passes did what they say.
     erased = f"select count(*) from events where user_id = '{user_id}'"
     assert query(lake, catalog, erased) == [(0,)]
-    erased = f"select count(*) from user_features where user_id = '{user_id}'"
+    erased = f"select count(*) from dim_user_features where user_id = '{user_id}'"
     assert query(lake, catalog, erased) == [(0,)]
     first_date = query(lake, catalog, "select min(event_date) from events")[0][0]
     assert first_date == START + timedelta(days=2)

@@ -1,4 +1,4 @@
-"""The consumer marts over a raw lake written straight to disk (no broker): training_events
+"""The consumer marts over a raw lake written straight to disk (no broker): fct_training_events
 appends only the rows fct_events inserted, int_users__last_seen folded incrementally equals a
 recomputation from all facts, and the feature marts follow the newest event."""
 
@@ -26,7 +26,7 @@ def test_an_appended_day_adds_only_its_training_files(tmp_path: Path) -> None:
     lake, catalog = tmp_path / "lake", f"sqlite:{tmp_path / 'lakehouse.sqlite'}"
     write_raw_lake(GeneratorConfig(events=20_000, days=5, start_date=START, late_fraction=0), lake)
     dbt(lake, catalog, "build")
-    training = lake / "curated" / "build" / "training_events"
+    training = lake / "curated" / "build" / "fct_training_events"
     first = file_identities(training)
     assert folders(first) == [f"event_date={START + dt.timedelta(days=k)}" for k in range(5)]
 
@@ -81,10 +81,12 @@ def test_an_appended_day_adds_only_its_training_files(tmp_path: Path) -> None:
 
     # The feature marts are as of the newest event, which is on the new day.
     newest = query(lake, catalog, "select max(event_at) from fct_events")[0][0]
-    assert query(lake, catalog, "select distinct features_as_of from user_features") == [(newest,)]
-    assert query(lake, catalog, "select distinct window_end from fraud_user_velocity") == [
+    assert query(lake, catalog, "select distinct features_as_of from dim_user_features") == [
         (newest,)
     ]
-    assert query(lake, catalog, "select count(*) from training_events") == query(
+    assert query(lake, catalog, "select distinct window_end from agg_fraud_user_velocity") == [
+        (newest,)
+    ]
+    assert query(lake, catalog, "select count(*) from fct_training_events") == query(
         lake, catalog, "select count(*) from fct_events"
     )

@@ -371,7 +371,7 @@ def test_erasing_k_subjects_removes_them_everywhere_and_keeps_everyone_else(
     )
     assert {(s, o) for s, o, _ in reconfirmed} >= {
         ("lake", "raw/events"),
-        ("warehouse", "user_features"),
+        ("warehouse", "dim_user_features"),
         ("lakehouse_storage", "curated/"),
     }
     assert all(rows in (0, None) for _, _, rows in reconfirmed)
@@ -393,7 +393,7 @@ def test_bad_requests_go_to_the_dlq_and_delete_nothing(erasure_settings, loader_
         json.dumps({"request_id": "r2", "user_id": "user-1' or '1'='1", "requested_at": at}),
         json.dumps(
             {
-                "request_id": "r3'); delete from user_features; --",
+                "request_id": "r3'); delete from dim_user_features; --",
                 "user_id": "u",
                 "requested_at": at,
             }
@@ -422,7 +422,7 @@ def test_bad_requests_go_to_the_dlq_and_delete_nothing(erasure_settings, loader_
         "run-operation",
         "erase_subjects",
         "--args",
-        '{request_ids: ["x\'); delete from main.user_features; --"]}',
+        '{request_ids: ["x\'); delete from main.dim_user_features; --"]}',
         check=False,
     )
     assert "rejected id" in output and "nothing was deleted" in output

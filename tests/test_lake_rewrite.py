@@ -37,7 +37,7 @@ CLOCK = datetime(2025, 6, 1, tzinfo=UTC)
 RAW, FACTS, TRAINING, QUARANTINE = (
     "raw/events",
     "curated/fct_events",
-    "curated/training_events",
+    "curated/fct_training_events",
     "quarantine/events",
 )
 

@@ -80,7 +80,7 @@ def test_a_build_whose_tests_fail_publishes_nothing_and_the_next_publishes_all(
     generated(lake)
     dbt(lake, catalog, "build")
     pinned = published_versions(lake, catalog)
-    assert {"fct_events", "agg_events_daily", "user_features"} <= set(pinned)
+    assert {"fct_events", "agg_events_daily", "dim_user_features"} <= set(pinned)
     assert len(set(pinned.values())) == 1, pinned
     facts, rollups = query(lake, catalog, FACTS), query(lake, catalog, ROLLUPS)
     assert [row[1:] for row in facts] == [row[1:] for row in rollups]

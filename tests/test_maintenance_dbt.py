@@ -65,7 +65,7 @@ def answers(lake: Path, catalog: str) -> dict[str, list[tuple]]:
     """What readers see: the published facts, rollups and training export."""
     return {
         model: per_date(lake, catalog, model)
-        for model in ("events", "fct_events", "build.fct_events", "training_events")
+        for model in ("events", "fct_events", "build.fct_events", "fct_training_events")
     } | {
         "agg_events_daily": query(
             lake,
@@ -119,8 +119,8 @@ def test_retention_expires_old_dates_from_every_table_and_file_and_they_stay_gon
         "build.fct_events",
         "fct_events",
         "events",
-        "build.training_events",
-        "training_events",
+        "build.fct_training_events",
+        "fct_training_events",
         "int_event_files__arrived",
     )
 

@@ -282,9 +282,9 @@ def test_sqlite_prune_trims_recent_views(
 
 
 def feature_columns() -> list[tuple[str, str]]:
-    """user_features' (name, data_type) as its contract in the models' yml declares them."""
+    """dim_user_features' (name, data_type) as its contract in the models' yml declares them."""
     models = yaml.safe_load(MODELS_YML.read_text())["models"]
-    model = next(m for m in models if m["name"] == "user_features")
+    model = next(m for m in models if m["name"] == "dim_user_features")
     return [(column["name"], column["data_type"]) for column in model["columns"]]
 
 
@@ -301,13 +301,13 @@ def lakehouse(tmp_path: Path) -> Settings:
 def publish_user_features(
     settings: Settings, as_of: datetime, users: dict[str, tuple[datetime, datetime | None]]
 ) -> None:
-    """The lakehouse's published user_features (schema main) holds `users` (last_event_at,
+    """The lakehouse's published dim_user_features (schema main) holds `users` (last_event_at,
     last_purchase_at), in one DuckLake commit."""
     columns = feature_columns()
     with connect(settings.catalog, settings.lake_dir) as db:
         db.execute("begin")
         db.execute(
-            "create or replace table main.user_features ("
+            "create or replace table main.dim_user_features ("
             + ", ".join(f"{name} {data_type}" for name, data_type in columns)
             + ")"
         )
@@ -323,7 +323,7 @@ def publish_user_features(
             }
             names = [name for name, _ in columns if name in values]
             db.execute(
-                f"insert into main.user_features ({', '.join(names)}) "
+                f"insert into main.dim_user_features ({', '.join(names)}) "
                 f"values ({', '.join('?' for _ in names)})",
                 [values[name] for name in names],
             )
@@ -386,5 +386,5 @@ def test_materialize_without_the_table_raises(open_store: OpenStore, lakehouse: 
     assert not Path(lakehouse.catalog.removeprefix("sqlite:")).exists()
 
     connect(lakehouse.catalog, lakehouse.lake_dir).close()  # an empty lakehouse
-    with pytest.raises(StoreError, match="user_features"):
+    with pytest.raises(StoreError, match="dim_user_features"):
         load_user_features(open_store(), lakehouse)

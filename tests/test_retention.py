@@ -266,7 +266,7 @@ def dbt_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
         )
     )
     (project / "profiles.yml").write_text(PROFILE)
-    for macro in ("lake/expire_partitions.sql", "publish/publish_build.sql"):
+    for macro in ("retention/expire_partitions.sql", "publish/publish_build.sql"):
         source = REPO / "macros" / macro
         (project / "macros" / source.name).write_text(source.read_text())
     for name, sql in MODELS.items():

@@ -270,7 +270,7 @@ def test_the_follow_up_runs_only_after_a_successful_build(tmp_path, build_code, 
 @pytest.mark.slow
 def test_one_scheduled_build_publishes_and_loads_the_online_store(tmp_path):
     """`run-analytics --once --materialize-online` on a real lake: dbt builds into the lakehouse
-    named by the settings, publishes, and the online store gets the published user_features."""
+    named by the settings, publishes, and the online store gets the published dim_user_features."""
     from eventlake.generator import GeneratorConfig
     from eventlake.rawlake import write_raw_lake
     from tests.dbt_support import REPO, query
@@ -297,7 +297,7 @@ def test_one_scheduled_build_publishes_and_loads_the_online_store(tmp_path):
     user_id, events_30d, as_of = query(
         lake,
         catalog,
-        "select user_id, events_30d, features_as_of from user_features"
+        "select user_id, events_30d, features_as_of from dim_user_features"
         " order by events_30d desc, user_id limit 1",
     )[0]
     found = eventlake("features", "get", "--user-id", user_id)

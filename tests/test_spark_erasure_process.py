@@ -118,14 +118,14 @@ def test_erasure_process_on_spark_erases_there_and_confirms_in_the_lakehouse_led
     produce(settings, events(3000))
     Loader(settings, loader_config).run(once=True)
     spark_dbt(settings, project, "seed")
-    spark_dbt(settings, project, "run", "--select", *SELECTION, "training_events")
+    spark_dbt(settings, project, "run", "--select", *SELECTION, "fct_training_events")
 
     needles = {USER, subject_hash(USER, settings.subject_hash_key)}
     spark_warehouse = tmp_path / "spark-warehouse"
     before = files_holding(settings.lake_dir, needles) + files_holding(spark_warehouse, needles)
-    for expected in ("raw/events", "curated/fct_events", "curated/training_events"):
+    for expected in ("raw/events", "curated/fct_events", "curated/fct_training_events"):
         assert any(hit.startswith(expected) for hit in before), (expected, before)
-    assert any(hit.startswith("eventlake.db/user_features/") for hit in before), before
+    assert any(hit.startswith("eventlake.db/dim_user_features/") for hit in before), before
 
     publish_requests(settings, [ErasureRequest("req-spark", USER, datetime.now(UTC))])
     config = ErasureConfig.from_env(
@@ -139,13 +139,13 @@ def test_erasure_process_on_spark_erases_there_and_confirms_in_the_lakehouse_led
     assert files_holding(spark_warehouse, needles) == []
 
     steps = ledger_steps(settings, "req-spark")
-    for name in ("raw/events", "curated/fct_events", "curated/training_events"):
+    for name in ("raw/events", "curated/fct_events", "curated/fct_training_events"):
         status, rows, _ = steps[("lake", name)]
         assert status == "confirmed" and rows > 0, (name, steps[("lake", name)])
     # Spark's own words, copied with the pass's id: the lake pass had already taken the facts.
-    for name in ("fct_events", "training_events", "fraud_user_velocity"):
+    for name in ("fct_events", "fct_training_events", "agg_fraud_user_velocity"):
         assert steps[("warehouse", name)][::2] == ("confirmed", report.pass_id), name
-    for name in ("user_features", "int_users__last_seen"):  # one row per user
+    for name in ("dim_user_features", "int_users__last_seen"):  # one row per user
         assert steps[("warehouse", name)] == ("confirmed", 1, report.pass_id), name
     for rollup in ("agg_events_daily", "agg_events_hourly", "agg_funnel_daily"):
         assert steps[("warehouse", rollup)][0] == "confirmed", rollup

@@ -1,6 +1,6 @@
 """Parity of the two targets (issue 6): the same dbt project built on DuckDB and on Spark
 (dbt-spark, method session, local pyspark) over copies of one generated raw lake gives the same
-fct_events row counts per date, rollups, user_features and the other marts, on a full build
+fct_events row counts per date, rollups, dim_user_features and the other marts, on a full build
 and after an incremental one (a new day and a replayed file of an older date); and the same
 after an erasure, which on Spark rewrites the subjects' partitions in the engine; and after
 retention, which on Spark drops the expired partitions.
@@ -39,9 +39,9 @@ SELECTION = [
     "agg_events_daily",
     "agg_events_hourly",
     "agg_funnel_daily",
-    "user_features",
+    "dim_user_features",
     "int_users__last_seen",
-    "fraud_user_velocity",
+    "agg_fraud_user_velocity",
 ]
 GENERATE = [str(BIN / "eventlake"), "generate-lake", "--start-date", "2026-01-10"]
 # Table -> (partitioned by event_date on Spark, columns compared rounded: DuckDB's float is
@@ -53,9 +53,9 @@ TABLES = {
         True,
         ("view_to_cart_rate", "cart_to_purchase_rate", "view_to_purchase_rate"),
     ),
-    "user_features": (False, ()),
+    "dim_user_features": (False, ()),
     "int_users__last_seen": (False, ()),
-    "fraud_user_velocity": (False, ()),
+    "agg_fraud_user_velocity": (False, ()),
 }
 
 
@@ -157,12 +157,16 @@ def test_spark_builds_the_same_marts_as_duckdb(tmp_path: Path) -> None:
 
 
 # Objects keyed by a subject, as Spark stores them: (folder, column holding the user id or,
-# for training_events, its keyed hash).
+# for fct_training_events, its keyed hash).
 ERASED = {
     "fct_events": ("lake", "curated/fct_events/*/*.parquet", "user_id"),
-    "training_events": ("lake", "curated/training_events/*/*.parquet", "user_key"),
-    "user_features": ("warehouse", "eventlake.db/user_features/*.parquet", "user_id"),
-    "fraud_user_velocity": ("warehouse", "eventlake.db/fraud_user_velocity/*.parquet", "user_id"),
+    "fct_training_events": ("lake", "curated/fct_training_events/*/*.parquet", "user_key"),
+    "dim_user_features": ("warehouse", "eventlake.db/dim_user_features/*.parquet", "user_id"),
+    "agg_fraud_user_velocity": (
+        "warehouse",
+        "eventlake.db/agg_fraud_user_velocity/*.parquet",
+        "user_id",
+    ),
     "int_users__last_seen": ("warehouse", "eventlake.db/int_users__last_seen/*.parquet", "user_id"),
 }
 KEY = "eventlake-dev-key"  # dbt var subject_hash_key's default
@@ -190,7 +194,7 @@ def spark_statuses(spark: Path) -> dict[tuple[str, str], tuple[str, int | None]]
 def test_erasure_on_spark_rewrites_the_subjects_partitions_and_matches_duckdb(
     tmp_path: Path,
 ) -> None:
-    selection = [*SELECTION, "training_events", "events"]
+    selection = [*SELECTION, "fct_training_events", "events"]
     duck, spark = two_targets(tmp_path, 8000, selection)
     lake_duck, lake_spark = duck / "lake", spark / "lake"
 

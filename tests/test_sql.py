@@ -87,7 +87,7 @@ def test_csv_has_a_header_row_then_one_line_per_row(lakehouse) -> None:
 
 def test_json_is_a_list_of_objects_with_iso_instants_and_numbers(lakehouse) -> None:
     sql = (
-        "select user_id, revenue_30d, last_event_at, last_purchase_at from user_features"
+        "select user_id, revenue_30d, last_event_at, last_purchase_at from dim_user_features"
         " order by revenue_30d desc, user_id limit 3"
     )
     done = eventlake_sql(lakehouse, "-c", sql, "--format", "json")

@@ -1,11 +1,3 @@
-{#-
-    What each model of a build read: DuckDB logs every file read of the
-    dbt process (enable_query_bill, on-run-start), each model's pre-hook
-    marks its start on its connection (query_bill_start) and its post-hook
-    adds up the reads since that mark into control.query_bill
-    (record_query_bill). The dates of the files read and written come from
-    their Hive paths (event_date=...).
--#}
 {% macro enable_query_bill() -%}
     {{ return(adapter.dispatch('enable_query_bill')()) }}
 {%- endmacro %}
@@ -146,7 +138,6 @@
 {%- endmacro %}
 
 
-{#- A query that fails with `message` (an SQL string expression) per row. -#}
 {% macro fail_with(message) -%}
     {{ return(adapter.dispatch('fail_with')(message)) }}
 {%- endmacro %}

@@ -1,11 +1,3 @@
-{#-
-    The tables a query must filter on their partition column, as the models
-    declare it (meta require_partition_filter: <column>), recorded in
-    control.partition_filters at the end of every production invocation.
-    `eventlake sql` refuses a query whose scan of such a table is not
-    pruned by a filter on that column (like BigQuery's
-    require_partition_filter).
--#}
 {% macro record_partition_filters() -%}
     {%- if not execute or target.type != 'duckdb'
         or target.schema != var('build_schema') -%}

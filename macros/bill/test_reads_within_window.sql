@@ -1,9 +1,3 @@
-{#-
-    An incremental build of the model reads only its date window: no
-    partition older than meta read_window_days before the oldest partition
-    it writes, as control.query_bill recorded it in this invocation. Fails
-    naming the model and the bytes it read beyond the window.
--#}
 {% test reads_within_window(model) %}
 
 with

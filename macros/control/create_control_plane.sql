@@ -1,13 +1,3 @@
-{#-
-    The control-plane tables eventlake commands share with the models,
-    created if missing at the start of every dbt invocation (on-run-start)
-    and by `eventlake erasure process`: the erasure plane (requests,
-    per-store confirmations, the suppression list, and the status view the
-    audit reads), and the watermarks incremental models keep of the lake
-    partitions they have consumed. DuckLake has no keys: writers keep rows
-    unique themselves (anti-joins, delete then insert). Subjects are named by their keyed hash
-    (subject_hash()); no table here holds a user id.
--#}
 {% macro create_control_plane() -%}
     {{ return(adapter.dispatch('create_control_plane')()) }}
 {%- endmacro %}
@@ -64,12 +54,6 @@
     {{ create_erasure_status_views() }}
 {%- endmacro %}
 
-{#-
-    Spark runs one statement per call and its Parquet tables have no keys:
-    the statements run here one by one (at run time; the hook itself is then
-    a no-op query). model_watermarks is append-only there: readers take
-    max(consumed_through).
--#}
 {% macro spark__create_control_plane() -%}
     {%- set statements = [
         'create schema if not exists control',
@@ -105,7 +89,6 @@
 {%- endmacro %}
 
 
-{#- create_control_plane as an operation: `dbt run-operation setup_control_plane`. -#}
 {% macro setup_control_plane() -%}
     {%- do run_query(create_control_plane()) -%}
     {%- do adapter.commit() -%}

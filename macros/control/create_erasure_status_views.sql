@@ -5,7 +5,9 @@
       each request;
     - erasure_status: one row per request with its due date, how many
       (store, object) steps are confirmed, pending or failed, and its state:
-      complete once every step is confirmed, overdue when past due and not.
+      complete once every step is confirmed, overdue when past due and not,
+      failed, or open, and when it completed.
+    `eventlake erasure status` and `eventlake erasure audit` read them.
 -#}
 {% macro create_erasure_status_views() -%}
     {{ erasure_status_views() | join(';\n') }}

@@ -1,12 +1,3 @@
-{#-
-    Run after a dbt build by `eventlake erasure process`: a rollup's pending
-    erasure step is confirmed once the rollup has consumed its upstream's
-    changes through the moment erase_subjects recorded the step
-    (control.model_watermarks): on DuckLake the deletes are in the
-    upstream's change feed, on Spark its partitions were marked rewritten;
-    either way the affected dates were recomputed without the subjects.
-    Appends the confirmations; returns nothing.
--#}
 {% macro confirm_erasure_recomputes() -%}
     {%- for node in graph.nodes.values()
         if node.resource_type == 'model'

@@ -1,37 +1,3 @@
-{#-
-    Right to erasure in the models, run by `eventlake erasure process` as
-    `dbt run-operation erase_subjects --args '{request_ids: [...], ...}'`
-    after it rewrote the raw lake's files and recorded the requests.
-
-    The subjects are read from control.erasure_requests by request id (no
-    user id crosses the command line or the logs; only keyed hashes are
-    compared). Walks every model, snapshot and seed of the project:
-    - with meta.subject_key (the column naming the person; with
-      subject_key_hashed: true the column already holds subject_hash()):
-      a table's rows of the subjects are counted per request, then deleted
-      (on DuckDB every table is a DuckLake table: a plain delete, whose
-      files `eventlake erasure process` then rewrites and expires; on
-      Spark, whose Parquet tables have no DELETE, the partitions holding
-      them, or the table, are rewritten without them); views and ephemeral
-      models store nothing. The same tables in the analysts' dev schemas
-      (dbt_<user>, DuckDB) are erased too. On Spark a lake_partitions
-      model's partitions
-      holding a subject are rewritten here, and the dates rewritten
-      (lake_partitions: {model: [dates]}, the lake pass's, plus these) are
-      marked written now in its state table, so every model reading its
-      changed partitions recomputes them on the next build;
-    - with meta.erasure.recompute_from (rollups: aggregates of the subjects
-      with no subject column): the requests whose rows were deleted from
-      that model here (on DuckDB its change feed then holds the deletes,
-      which the next build recomputes), plus recompute_requests, get a
-      pending step, confirmed by confirm_erasure_recomputes once a build
-      has recomputed those dates.
-    One confirmation row per request and model goes to
-    control.erasure_confirmations (store 'warehouse'). On DuckDB the
-    published views are then re-pinned (publish_build), so readers stop
-    seeing the subjects at once. dry_run counts and logs, and changes
-    nothing.
--#}
 {% macro erase_subjects(
     request_ids, dry_run=false, lake_partitions={}, recompute_requests=[],
     pass_id='manual'
@@ -231,12 +197,13 @@
 
 {#-
     Marks a lake_partitions model's dates written now in its state table
-    (Spark: those state partitions are rewritten).
+    (Spark: those state partitions are rewritten; nothing when the state
+    table does not exist), so the models reading its changed partitions
+    recompute them.
 -#}
 {% macro mark_partitions_rewritten(node, dates) -%}
-    {%- set state = api.Relation.create(
-        database=node.database, schema=node.schema,
-        identifier=node.alias ~ '__partitions') -%}
+    {%- set state = lake_partitions_state_relation(api.Relation.create(
+        database=node.database, schema=node.schema, identifier=node.alias)) -%}
     {%- set partition_by = node.config.get('partition_by', 'event_date') -%}
     {%- if dates and load_relation(state) is not none -%}
         {%- do spark_rewrite_table(

@@ -1,13 +1,3 @@
-{#-
-    The select `eventlake erasure process` reads a Spark target's
-    confirmations with, to copy them into its ledger (the DuckDB control
-    plane the status and audit read): `dbt show --target spark --inline
-    "{{ erasure_confirmations_since('2026-01-31 12:00:00.000000') }}"`.
-    Every row of control.erasure_confirmations recorded at or after `since`
-    (UTC, the session's zone), its instants as UTC text so the JSON of
-    `dbt show` carries them without a zone of its own. `since` is checked
-    before it reaches the SQL.
--#}
 {% macro erasure_confirmations_since(since) -%}
     {%- set pattern = '^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]{1,6})?$' -%}
     {%- if since is not string or not modules.re.match(pattern, since) -%}

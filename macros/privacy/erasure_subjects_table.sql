@@ -50,7 +50,8 @@
 
 {#-
     An insert of one erasure_confirmations row per subject request (store
-    'warehouse'), limited to the request ids in `only` or outside `exclude`.
+    'warehouse'), limited to the request ids in `only` or outside `exclude`;
+    a confirmed row counts 0 rows deleted.
 -#}
 {% macro erasure_confirmation_insert(
     subjects, object_name, status, detail, pass_id, only=none, exclude=none

@@ -1,15 +1,3 @@
-{#-
-    Records erasure requests in the warehouse's control plane where
-    `eventlake erasure process` cannot write it from Python (its control
-    connection is DuckDB's): on Spark, run
-    `dbt run-operation record_erasure_requests --target spark --args
-    '{requests: [{request_id: r1, subject_hash: <hex>}]}'` before
-    erase_subjects. Subjects come as their keyed hash
-    (eventlake.erasure.subjects.subject_hash); no user id crosses the
-    command line. A request already recorded is left as it is (its receipt
-    and due date stand); every subject joins the suppression list, so a
-    rebuild's staging drops them. Due window_days after receipt.
--#}
 {% macro record_erasure_requests(requests, window_days=30) -%}
     {%- set id_pattern = '^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$' -%}
     {%- set hash_pattern = '^[0-9a-f]{64}$' -%}

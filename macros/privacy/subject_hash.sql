@@ -1,8 +1,3 @@
-{#-
-    Keyed hash of a subject id (hex SHA-256 of key || id), the key being var
-    subject_hash_key (env EVENTLAKE_SUBJECT_HASH_KEY). Pseudonymises user ids
-    in exports and names erased subjects without storing their ids.
--#}
 {% macro subject_hash(column_name) -%}
     {{ return(adapter.dispatch('subject_hash')(column_name)) }}
 {%- endmacro %}

@@ -1,21 +1,3 @@
-{#-
-    Write-audit-publish on DuckLake. dbt writes the models into the target
-    schema (`build`); readers use the schema `main`, where every model has a
-    view pinned to one DuckLake snapshot (`at (version => N)`). Run at the end
-    of every invocation (on-run-end) with its results: when every node
-    succeeded and the invocation ran the tests (`dbt build`), the views are
-    re-pinned, all in one commit, to the snapshot that holds this build. A
-    build whose tests fail publishes nothing, and readers keep the previous
-    build's facts, rollups and marts together. Each decision of a build is
-    recorded in control.build_publications. Erasure and retention call it
-    with no results once they have deleted, so readers stop seeing the rows
-    at once; they first check (assert_build_published) that the last build
-    was published, as they publish the lakehouse as it is and must not
-    publish a build that failed its tests. Nothing is published while a
-    model has not consumed its upstream's changes (unconsumed_changes): the
-    readers would see facts beside rollups that do not count them. Only the
-    production target (schema `build`) publishes.
--#}
 {% macro publish_build(results=none) -%}
     {%- if not execute or target.type != 'duckdb'
         or target.schema != var('build_schema') -%}
@@ -139,7 +121,11 @@
     {{ return(behind) }}
 {%- endmacro %}
 
-{#- A build view's query, reading the published schema instead. -#}
+{#-
+    A build view's query (from duckdb_views()), its references to the build
+    schema turned to the published one, so the published view reads the
+    published (pinned) tables.
+-#}
 {% macro published_view_sql(relation, published) -%}
     {%- set definition = run_query(
         "select sql from duckdb_views() where database_name = '"
@@ -160,12 +146,16 @@
     {{ return(view.query) }}
 {%- endmacro %}
 
-{#- The schema readers use: main, whatever the build writes into. -#}
 {% macro published_schema() -%}
     {{ return('main') }}
 {%- endmacro %}
 
-{#- One row per `dbt build` of the production target: published or not. -#}
+{#-
+    One row per `dbt build` of the production target in
+    control.build_publications (created if missing): invocation, time,
+    whether it was published, the snapshot it published, the nodes that
+    failed.
+-#}
 {% macro record_build_publication(published, version, failed) -%}
     {%- do run_query(
         "create schema if not exists " ~ target.database ~ ".control") -%}
@@ -180,11 +170,6 @@
         ~ dbt.string_literal(failed | join(', ')) ~ ")") -%}
 {%- endmacro %}
 
-{#-
-    Stops an operation that publishes the lakehouse as it is (erasure,
-    retention) while the last build failed its tests: publishing then would
-    show that build's unaudited rows. Fix the build and run it again first.
--#}
 {% macro assert_build_published() -%}
     {%- if not execute or target.type != 'duckdb'
         or target.schema != var('build_schema') -%}

@@ -1,7 +1,3 @@
-{#-
-    Fails with each combination of `columns` that occurs more than once
-    (nulls compare equal): the grain test of a rollup.
--#}
 {% test unique_combination(model, columns) %}
 
 select

@@ -442,7 +442,7 @@ def _run_analytics_help() -> str:
 @click.option(
     "--materialize-online",
     is_flag=True,
-    help="After each successful build, load the published user_features into the online store.",
+    help="After each successful build, load the published dim_user_features into the online store.",
 )
 def run_analytics(
     every: str, once: bool, select: tuple[str, ...], materialize_online: bool

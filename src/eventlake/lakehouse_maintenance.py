@@ -221,7 +221,7 @@ def plan_maintenance(
 def merge_files(connection: duckdb.DuckDBPyConnection) -> MergeResult:
     """Merge each table's small files. Files with deleted rows are not rewritten here: DuckLake's
     change feed shows a rewrite as its rows deleted and inserted again, which the models reading
-    it (training_events) would take as new rows; the erasure purge rewrites them and moves those
+    it (fct_training_events) would take as new rows; the erasure purge rewrites them and moves those
     models' watermarks past the rewrite."""
     rows = connection.execute(f"call ducklake_merge_adjacent_files('{ALIAS}')").fetchall()
     result = MergeResult(

@@ -11,8 +11,8 @@ area's glob on purpose: DuckDB's `*` also matches hidden names, so a hidden fold
 partitions would still be read (as a partition with a bogus event_date). Trash left by a crashed
 run is removed by the next one.
 
-Lakehouse: `dbt run-operation expire_partitions` (macros/lake/expire_partitions.sql) deletes the
-rows of models that declare `meta.retention` from the DuckLake tables and re-publishes the
+Lakehouse: `dbt run-operation expire_partitions` (macros/retention/expire_partitions.sql) deletes
+the rows of models that declare `meta.retention` from the DuckLake tables and re-publishes the
 readers' views; this module computes its dates from `today`. The files of the deleted rows
 leave the disk once no snapshot of the time-travel window holds them
 (eventlake.lakehouse_maintenance).
@@ -42,7 +42,7 @@ log = logging.getLogger(__name__)
 AREAS = (lake.RAW_EVENTS,)
 # The Spark target's lake_partitions tables are folders of the lake too (DuckLake's files are
 # DuckLake's: retention deletes their rows).
-SPARK_AREAS = (*AREAS, Path("curated/fct_events"), Path("curated/training_events"))
+SPARK_AREAS = (*AREAS, Path("curated/fct_events"), Path("curated/fct_training_events"))
 TRASH = Path(".trash")
 PARTITION_PREFIX = "event_date="
 

@@ -4,7 +4,7 @@
     eventlake stream online            Kafka events -> personalization online store
     eventlake stream fraud             Kafka events -> fraud store
     eventlake run-analytics --every …  dbt build into the lakehouse (then the online store's
-                                       batch load from its published user_features)
+                                       batch load from its published dim_user_features)
 
 Each runs as its own child process (one crash cannot take the others' state with it). Ctrl-C or
 SIGTERM is forwarded to every child, which finishes its batch and exits; the supervisor waits

@@ -16,8 +16,7 @@
         | selectattr('name', 'equalto', changed_in['model'])
         | first -%}
     {%- if node and node.config.materialized == 'lake_partitions' -%}
-        {%- set upstream = upstream.incorporate(path={
-            'identifier': upstream.identifier ~ '__partitions'}) -%}
+        {%- set upstream = lake_partitions_state_relation(upstream) -%}
         {%- set changed_at = 'built_at' -%}
     {%- else -%}
         {%- set changed_at = changed_in.get('changed_at', 'changed_at') -%}

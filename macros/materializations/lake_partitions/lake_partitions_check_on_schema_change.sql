@@ -1,4 +1,4 @@
-{#- The on_schema_change values lake_partitions supports, on every engine. -#}
+{#- Stops the build on an on_schema_change that would rewrite old partitions. -#}
 {% macro lake_partitions_check_on_schema_change(on_schema_change) -%}
     {%- if on_schema_change not in ['append_new_columns', 'ignore', 'fail'] -%}
         {{ exceptions.raise_compiler_error(

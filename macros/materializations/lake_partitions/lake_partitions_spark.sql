@@ -1,22 +1,4 @@
-{#-
-    lake_partitions on Spark: the model is a Parquet table partitioned by
-    partition_by at the same lake folder the DuckDB target writes
-    (lake_partitions_location), registered in the metastore as an external
-    table. Each build rewrites the partitions whose input changed since they
-    were last written (lake_partitions_changes, as on DuckDB) with one
-    dynamic `insert overwrite`: only those partitions' files are replaced.
-    A changed partition the model now yields no row for (every subject
-    erased) is emptied by a static overwrite. A full refresh overwrites the
-    whole folder.
-
-    The state table <name>__partitions (one row per partition, same columns
-    as on DuckDB) is itself partitioned by date and each build overwrites
-    the rows of the partitions it wrote: Parquet tables have no upsert.
-
-    on_schema_change: append_new_columns (default) adds the new columns to
-    the table (old files read NULL for them); ignore keeps the existing
-    columns; fail stops.
--#}
+{#- Explained by the lake_partitions docs block (models/docs.md). -#}
 {% materialization lake_partitions, adapter='spark' %}
     {%- set partition_by = config.get('partition_by', 'event_date') -%}
     {%- set sort_by = config.get('sort_by', []) -%}
@@ -26,8 +8,7 @@
         'on_schema_change', 'append_new_columns') -%}
     {%- do lake_partitions_check_on_schema_change(on_schema_change) -%}
 
-    {%- set state = this.incorporate(path={
-        'identifier': this.identifier ~ '__partitions'}) -%}
+    {%- set state = lake_partitions_state_relation(this) -%}
     {%- set existing = load_relation(this) -%}
     {%- set full_refresh = should_full_refresh() or existing is none
         or load_relation(state) is none -%}

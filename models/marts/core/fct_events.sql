@@ -28,7 +28,7 @@
     meta={
         'retention': {'date_column': 'event_date', 'keep': 'lake'},
         'require_partition_filter': 'event_date',
-        'read_window_days': 3,
+        'read_window_days': 0,
     },
     post_hook=(
         [] if target.type == 'spark'

@@ -81,7 +81,7 @@ def features_get(user_id: str) -> None:
 
 @features.command("materialize")
 def features_materialize() -> None:
-    """Load the published user_features of the lakehouse as the store's batch features."""
+    """Load the published dim_user_features of the lakehouse as the store's batch features."""
     from eventlake.streaming.online.materialize import load_user_features
 
     with _opened("online") as target:

@@ -8,7 +8,7 @@ fills up, which bounds memory (about 100 bytes an id) and keeps at least capacit
 
 What it does not catch: a duplicate further behind than that, or one whose original was folded
 before the consumer restarted (the memory is per process). Those are counted twice in the
-streaming windows until the next batch load of user_features corrects the long windows.
+streaming windows until the next batch load of dim_user_features corrects the long windows.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ API (flags(), velocity()) returns them as ISO-8601 strings.
 
 A window of W minutes ends with the user's latest event minute L: it holds the buckets L-W+1..L,
 i.e. the events with window_start <= event_time < window_end, where window_end is the end of
-minute L and window_end - window_start = window_seconds. (The dbt twin, fraud_user_velocity,
+minute L and window_end - window_start = window_seconds. (The dbt twin, agg_fraud_user_velocity,
 cuts at an exact as_of instead of whole minutes.)
 
 apply() folds a batch, then, for the users it touched only and in the same transaction:

@@ -1,5 +1,5 @@
 """The personalization online store: streaming windowed counts, recent views and times per
-user beside the batch user_features, behind one API on two backends (SQLite or Redis)."""
+user beside the batch dim_user_features, behind one API on two backends (SQLite or Redis)."""
 
 from __future__ import annotations
 

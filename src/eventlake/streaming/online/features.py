@@ -62,7 +62,7 @@ BATCH_SCHEMA = pa.schema(
         pa.field("features", pa.string(), nullable=False),
     ]
 )
-"""What OnlineStore.replace_batch() takes: one user_features row per user as a JSON object."""
+"""What OnlineStore.replace_batch() takes: one dim_user_features row per user as a JSON object."""
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Load the batch features (dbt's user_features, as the lakehouse publishes it) into the online
+"""Load the batch features (dbt's dim_user_features, as the lakehouse publishes it) into the online
 store, replacing the previous batch wholesale; the streaming state is left alone."""
 
 from __future__ import annotations
@@ -13,13 +13,13 @@ from eventlake.lakehouse import ALIAS, PUBLISHED_SCHEMA
 from eventlake.lakehouse_maintenance import lakehouse_exists
 from eventlake.streaming.online.features import BATCH_SCHEMA, OnlineStore, StoreError
 
-TABLE = f"{ALIAS}.{PUBLISHED_SCHEMA}.user_features"
+TABLE = f"{ALIAS}.{PUBLISHED_SCHEMA}.dim_user_features"
 HASH = "_eventlake_subject_hash"
 REQUIRED = ("user_id", "features_as_of", "last_event_at", "last_purchase_at")
 
 
 def read_user_features(connection: duckdb.DuckDBPyConnection, key: str) -> pa.Table:
-    """Every user_features row of the published build as BATCH_SCHEMA: the row as a JSON object
+    """Every dim_user_features row of the published build as BATCH_SCHEMA: the row as a JSON object
     (timestamps ISO-8601 in UTC, decimals as numbers) beside its user_id and keyed subject
     hash. `connection` has the lakehouse attached (eventlake.lakehouse.connect)."""
     try:
@@ -43,7 +43,7 @@ def read_user_features(connection: duckdb.DuckDBPyConnection, key: str) -> pa.Ta
 
 
 def load_user_features(store: OnlineStore, settings: Settings) -> int:
-    """Replace the store's batch features with the published user_features of the lakehouse
+    """Replace the store's batch features with the published dim_user_features of the lakehouse
     (settings.catalog, read-only), skipping suppressed subjects; hashes use
     settings.subject_hash_key. Returns the rows loaded."""
     if not lakehouse_exists(settings.catalog):
