@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	$(BIN)/python -m eventlake.lakehouse
+	$(BIN)/python -m eventlake.lake.lakehouse
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import duckdb
 
-from eventlake.lakehouse import connect
+from eventlake.lake.lakehouse import connect
 
 # Facts of the last 7 days (newest date included) per date and type, beside the daily rollup
 # of the same dates and types.

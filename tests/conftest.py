@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from eventlake.broker import LocalBroker
 from eventlake.config import LoaderConfig, Settings
-from eventlake.kafka import ensure_topics
+from eventlake.ingest.kafka import ensure_topics
+from eventlake.ops.broker import LocalBroker
 
 
 def free_port() -> int:

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from eventlake.lakehouse import connect
+from eventlake.lake.lakehouse import connect
 
 REPO = Path(__file__).resolve().parents[1]
 DBT = Path(sys.executable).parent / "dbt"

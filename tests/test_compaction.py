@@ -13,15 +13,15 @@ import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 
-from eventlake import compaction, lake
-from eventlake.cli import cli
-from eventlake.compaction import CompactionConfig, apply_compaction, compact, plan_compaction
+from eventlake.cli.main import cli
 from eventlake.config import LoaderConfig, Settings
 from eventlake.exceptions import ConfigError, LakeError
-from eventlake.lake import Checkpoint, data_file_name, event_date_dir, write_checkpoint
-from eventlake.lakehouse import connect
-from eventlake.lakehouse_maintenance import MaintenanceConfig, cleanup_instant, maintain
-from eventlake.loader import BLOOM_FILTER_COLUMNS, SORT_KEYS, Loader
+from eventlake.ingest.loader import BLOOM_FILTER_COLUMNS, SORT_KEYS, Loader
+from eventlake.lake import compaction, layout
+from eventlake.lake.compaction import CompactionConfig, apply_compaction, compact, plan_compaction
+from eventlake.lake.lakehouse import connect
+from eventlake.lake.layout import Checkpoint, data_file_name, event_date_dir, write_checkpoint
+from eventlake.lake.maintenance import MaintenanceConfig, cleanup_instant, maintain
 
 TOPIC = "events"
 DAY = date(2026, 3, 14)
@@ -53,7 +53,7 @@ def land(
 ) -> Path:
     """A raw file as the loader writes it (same sort, Bloom filter and atomic write)."""
     path = event_date_dir(lake_dir, day) / data_file_name(TOPIC, partition, first, last)
-    lake.write_parquet_atomic(
+    layout.write_parquet_atomic(
         events_table(first, last, partition, **extra),
         path,
         row_group_size=1_000,
@@ -70,7 +70,7 @@ def commit(lake_dir: Path, next_offset: int, partition: int = 0, pending=()) -> 
 
 def raw_rows(lake_dir: Path) -> list[tuple[int, int]]:
     """(partition, offset) of every row a reader of the raw lake sees."""
-    glob = lake_dir / lake.RAW_EVENTS / "*" / "*.parquet"
+    glob = lake_dir / layout.RAW_EVENTS / "*" / "*.parquet"
     return sorted(
         duckdb.sql(
             f"select _partition, _offset from read_parquet('{glob}', "
@@ -80,7 +80,7 @@ def raw_rows(lake_dir: Path) -> list[tuple[int, int]]:
 
 
 def data_files(lake_dir: Path) -> list[str]:
-    return sorted(p.name for p in (lake_dir / lake.RAW_EVENTS).glob("*/*.parquet"))
+    return sorted(p.name for p in (lake_dir / layout.RAW_EVENTS).glob("*/*.parquet"))
 
 
 def snapshot(root: Path) -> dict[str, tuple[int, int]]:
@@ -275,9 +275,9 @@ def test_crash_between_rename_and_removal_is_healed_by_the_next_run(tmp_path, mo
 def test_temporary_file_of_a_merge_killed_before_its_rename_is_removed(tmp_path):
     land(tmp_path, 0, 9)
     land(tmp_path, 10, 19)
-    loader_tmp = lake.tmp_path(event_date_dir(tmp_path, DAY) / data_file_name(TOPIC, 0, 20, 29))
+    loader_tmp = layout.tmp_path(event_date_dir(tmp_path, DAY) / data_file_name(TOPIC, 0, 20, 29))
     loader_tmp.write_bytes(b"PAR1 a flush in progress")
-    killed = lake.tmp_path(event_date_dir(tmp_path, DAY) / data_file_name(TOPIC, 0, 0, 19))
+    killed = layout.tmp_path(event_date_dir(tmp_path, DAY) / data_file_name(TOPIC, 0, 0, 19))
     killed.write_bytes(b"PAR1 half a merge")
     commit(tmp_path, 20)
 
@@ -297,7 +297,7 @@ def test_a_merged_file_with_the_wrong_row_count_is_never_renamed_into_place(tmp_
     footer_rows = compaction._footer_rows
 
     def one_row_lost(path: Path) -> int:
-        return footer_rows(path) - (path.name.endswith(lake.TMP_SUFFIX))
+        return footer_rows(path) - (path.name.endswith(layout.TMP_SUFFIX))
 
     monkeypatch.setattr(compaction, "_footer_rows", one_row_lost)
     with pytest.raises(LakeError, match="expected 30 rows .* wrote 29; inputs kept"):
@@ -340,7 +340,7 @@ def test_loader_recovery_after_compaction_replays_the_uncommitted_flush_once(tmp
     commit(tmp_path, 20, pending=crashed)
 
     compact_now(tmp_path)
-    assert lake.recover_partition(tmp_path, TOPIC, 0) == 20
+    assert layout.recover_partition(tmp_path, TOPIC, 0) == 20
 
     assert not any(p.exists() for p in crashed)
     assert raw_rows(tmp_path) == offsets(0, 19)

@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from eventlake.loader import Loader
+from eventlake.ingest.loader import Loader
 from tests.dbt_support import dbt, file_identities, query
 from tests.support import event, produce
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from eventlake.generator import GeneratorConfig
-from eventlake.rawlake import write_raw_lake
+from eventlake.simulate.generator import GeneratorConfig
+from eventlake.simulate.lake_writer import write_raw_lake
 from tests.dbt_support import dbt, file_identities, query
 
 pytestmark = [pytest.mark.slow]

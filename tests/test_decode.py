@@ -14,7 +14,7 @@ import orjson
 import pyarrow as pa
 import pytest
 
-from eventlake.decode import Decoded, Decoder, Limits, RawBatch
+from eventlake.ingest.decode import Decoded, Decoder, Limits, RawBatch
 from tests.support import event
 
 MAX_BYTES = 4_096
@@ -248,7 +248,7 @@ def test_poison_message_is_rejected_with_its_reason_and_every_other_row_lands(ki
 CHILD_DECODE = """
 import base64, json, sys
 from datetime import datetime, timedelta
-from eventlake.decode import Decoder, Limits, RawBatch
+from eventlake.ingest.decode import Decoder, Limits, RawBatch
 request = json.load(sys.stdin)
 decode64 = lambda text: None if text is None else base64.b64decode(text)
 pairs = request["pairs"]

@@ -26,12 +26,12 @@ import pyarrow.parquet as pq
 import pytest
 from confluent_kafka import Producer
 
-from eventlake import kafka
 from eventlake.erasure.control import Confirmation
 from eventlake.erasure.orchestrator import ErasureConfig, process
 from eventlake.erasure.subjects import ErasureRequest, subject_hash
 from eventlake.erasure.topics import dlq_topic, publish_confirmation, publish_requests
-from eventlake.loader import Loader
+from eventlake.ingest import kafka
+from eventlake.ingest.loader import Loader
 from tests.dbt_support import REPO, dbt, file_identities, query
 from tests.support import event, produce, read_topic
 

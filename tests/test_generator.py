@@ -11,9 +11,9 @@ import numpy as np
 import orjson
 import pytest
 
-from eventlake.contract import RESERVED_NAMES, load_contract
 from eventlake.exceptions import ConfigError, EventlakeError
-from eventlake.generator import (
+from eventlake.ingest.contract import RESERVED_NAMES, load_contract
+from eventlake.simulate.generator import (
     EVENT_TYPES,
     MALFORMED_KINDS,
     GeneratorConfig,

@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from eventlake.lake import (
+from eventlake.lake.layout import (
     RAW_EVENTS,
     Checkpoint,
     checkpoint_path,
@@ -22,7 +22,7 @@ from eventlake.lake import (
     write_checkpoint,
     write_parquet_atomic,
 )
-from eventlake.lake import tmp_path as hidden_twin
+from eventlake.lake.layout import tmp_path as hidden_twin
 
 TOPIC = "events"
 

@@ -15,9 +15,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
-from eventlake import lake
 from eventlake.config import Settings
-from eventlake.dlq import Reject, quarantine_table
 from eventlake.erasure.lake_rewrite import (
     ORPHAN_AFTER_SECONDS,
     LakeErasure,
@@ -25,9 +23,11 @@ from eventlake.erasure.lake_rewrite import (
     erase_from_lake,
 )
 from eventlake.erasure.subjects import subject_hash
-from eventlake.generator import GeneratorConfig
-from eventlake.loader import BLOOM_FILTER_COLUMNS, SORT_KEYS
-from eventlake.rawlake import write_raw_lake
+from eventlake.ingest.dlq import Reject, quarantine_table
+from eventlake.ingest.loader import BLOOM_FILTER_COLUMNS, SORT_KEYS
+from eventlake.lake import layout
+from eventlake.simulate.generator import GeneratorConfig
+from eventlake.simulate.lake_writer import write_raw_lake
 
 KEY = Settings().subject_hash_key
 ROW_GROUP = 8_192
@@ -94,10 +94,10 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]:
             for n in range(3)
         ),
     ]
-    lake.write_parquet_atomic(quarantine_table(mixed), quarantine / "events+0+1+5.parquet",
+    layout.write_parquet_atomic(quarantine_table(mixed), quarantine / "events+0+1+5.parquet",
                               row_group_size=1_000, sort_by=[("_offset", "ascending")])  # fmt: skip
     only = [reject(9, c, b"\xff\xfe not utf-8", "invalid_utf8: at byte 0")]
-    lake.write_parquet_atomic(quarantine_table(only), quarantine / "events+0+9+9.parquet",
+    layout.write_parquet_atomic(quarantine_table(only), quarantine / "events+0+9+9.parquet",
                               row_group_size=1_000, sort_by=[("_offset", "ascending")])  # fmt: skip
 
     holding_d = next(

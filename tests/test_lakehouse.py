@@ -14,9 +14,9 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
-from eventlake.generator import GeneratorConfig
-from eventlake.lakehouse import connect
-from eventlake.rawlake import write_raw_lake
+from eventlake.lake.lakehouse import connect
+from eventlake.simulate.generator import GeneratorConfig
+from eventlake.simulate.lake_writer import write_raw_lake
 from tests.dbt_support import dbt, file_identities, query
 
 pytestmark = [pytest.mark.slow]

@@ -10,8 +10,8 @@ import duckdb
 import pytest
 
 from eventlake.config import LoaderConfig, Settings
-from eventlake.lake import RAW_EVENTS, read_checkpoint
-from eventlake.loader import Loader
+from eventlake.ingest.loader import Loader
+from eventlake.lake.layout import RAW_EVENTS, read_checkpoint
 from tests.support import event, events, produce, read_topic, start_loader
 
 pytestmark = pytest.mark.broker

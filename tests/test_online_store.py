@@ -17,7 +17,7 @@ import yaml
 
 from eventlake.config import Settings
 from eventlake.erasure.subjects import subject_hash
-from eventlake.lakehouse import connect
+from eventlake.lake.lakehouse import connect
 from eventlake.streaming.config import OnlineConfig
 from eventlake.streaming.events import SCHEMA
 from eventlake.streaming.online import OnlineStore, StoreError, open_online_store, sqlite_store

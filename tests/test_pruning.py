@@ -13,9 +13,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from eventlake.generator import GeneratorConfig
-from eventlake.lakehouse import connect
-from eventlake.rawlake import write_raw_lake
+from eventlake.lake.lakehouse import connect
+from eventlake.simulate.generator import GeneratorConfig
+from eventlake.simulate.lake_writer import write_raw_lake
 from tests.dbt_support import dbt
 
 pytestmark = pytest.mark.slow

@@ -11,12 +11,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from eventlake import lake
 from eventlake.config import LoaderConfig, Settings
-from eventlake.decode import Limits, RawBatch
 from eventlake.exceptions import ConfigError, LakeError
-from eventlake.generator import GeneratorConfig, generate, ground_truth
-from eventlake.rawlake import lake_state, raw_schema, write_raw_lake
+from eventlake.ingest.decode import Limits, RawBatch
+from eventlake.lake import layout
+from eventlake.simulate.generator import GeneratorConfig, generate, ground_truth
+from eventlake.simulate.lake_writer import lake_state, raw_schema, write_raw_lake
 
 TOPIC = "events"
 START = date(2025, 3, 1)
@@ -33,11 +33,11 @@ def write(cfg: GeneratorConfig, lake_dir: Path, **options: object):
 
 
 def data_files(lake_dir: Path) -> list[Path]:
-    return sorted((lake_dir / lake.RAW_EVENTS).glob("*/*.parquet"))
+    return sorted((lake_dir / layout.RAW_EVENTS).glob("*/*.parquet"))
 
 
 def read_lake(lake_dir: Path, query: str) -> list[tuple]:
-    glob = str(lake_dir / lake.RAW_EVENTS / "*" / "*.parquet")
+    glob = str(lake_dir / layout.RAW_EVENTS / "*" / "*.parquet")
     source = f"read_parquet('{glob}', hive_partitioning = true, filename = true)"
     return duckdb.sql(query.replace("lake", source)).fetchall()
 
@@ -57,7 +57,7 @@ class _Idle:
 
 def loader_lake(cfg: GeneratorConfig, lake_dir: Path) -> None:
     """The same events rendered as JSON, decoded and flushed by the real loader code."""
-    from eventlake.loader import Loader
+    from eventlake.ingest.loader import Loader
 
     messages = [m for chunk in generate(cfg) for m in chunk if m.kind == "valid"]
     batch = RawBatch(
@@ -81,8 +81,8 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A lake the loader wrote; version 2 events, so coupon_code and referrer carry values."""
     lake_dir = tmp_path_factory.mktemp("loader") / "lake"
     mp = pytest.MonkeyPatch()
-    mp.setattr("eventlake.loader.Consumer", _Idle)
-    mp.setattr("eventlake.dlq.Producer", _Idle)
+    mp.setattr("eventlake.ingest.loader.Consumer", _Idle)
+    mp.setattr("eventlake.ingest.dlq.Producer", _Idle)
     try:
         loader_lake(config(schema_version=2, duplicate_fraction=0, malformed_fraction=0), lake_dir)
     finally:
@@ -158,8 +158,8 @@ def test_file_names_parse_back_to_the_offsets_they_hold(written):
     assert sorted(offsets) == [0, 1, 2, 3]
     for partition, seen in offsets.items():
         assert sorted(seen) == list(range(len(seen)))  # every offset once, no gap
-        checkpoint = lake.read_checkpoint(lake_dir, TOPIC, partition)
-        assert checkpoint == lake.Checkpoint(len(seen), [])
+        checkpoint = layout.read_checkpoint(lake_dir, TOPIC, partition)
+        assert checkpoint == layout.Checkpoint(len(seen), [])
 
 
 def test_each_user_lands_in_one_partition(written):
@@ -213,7 +213,7 @@ def test_append_adds_one_date_folder_and_continues_the_offsets(tmp_path):
         )
         first, last, count = rows[0]
         assert first == next_offset and last - first + 1 == count
-        checkpoint = lake.read_checkpoint(lake_dir, TOPIC, partition)
+        checkpoint = layout.read_checkpoint(lake_dir, TOPIC, partition)
         assert checkpoint.next_offset == last + 1
     repeated = read_lake(
         lake_dir,

@@ -15,11 +15,11 @@ import pyarrow as pa
 import pytest
 from click.testing import CliRunner
 
-from eventlake import lake
-from eventlake.cli import cli
+from eventlake.cli.main import cli
 from eventlake.exceptions import ConfigError
-from eventlake.lakehouse import connect
-from eventlake.retention import (
+from eventlake.lake import layout
+from eventlake.lake.lakehouse import connect
+from eventlake.lake.retention import (
     AREAS,
     SPARK_AREAS,
     TRASH,
@@ -37,7 +37,7 @@ DAYS = [FIRST_KEPT + timedelta(days=n) for n in (-3, -2, -1, 0, 1)]
 
 
 def write(path: Path, rows: int = 10) -> None:
-    lake.write_parquet_atomic(pa.table({"n": list(range(rows))}), path, row_group_size=rows)
+    layout.write_parquet_atomic(pa.table({"n": list(range(rows))}), path, row_group_size=rows)
 
 
 # DuckLake's files of a curated table: retention deletes their rows, never their folders.
@@ -53,9 +53,9 @@ def lake_dir(tmp_path: Path) -> Path:
         for day in DAYS:
             for n in range(2):
                 write(root / area / f"event_date={day.isoformat()}" / f"part-{n}.parquet")
-    write(root / lake.QUARANTINE_EVENTS / "events+00000+00000000000000000000+9.parquet")
+    write(root / layout.QUARANTINE_EVENTS / "events+00000+00000000000000000000+9.parquet")
     write(root / DUCKLAKE_FILE)
-    (root / lake.RAW_EVENTS / "not_a_partition").mkdir()
+    (root / layout.RAW_EVENTS / "not_a_partition").mkdir()
     return root
 
 
@@ -80,8 +80,10 @@ def test_plan_expires_the_days_before_today_minus_keep_days_and_keeps_that_day(l
     assert plan.before_date == FIRST_KEPT
     assert plan.rollup_before_date == TODAY - timedelta(days=1825)
     assert sorted({p.event_date for p in plan.partitions}) == DAYS[:3]
-    assert {p.area for p in plan.partitions} == set(AREAS) == {lake.RAW_EVENTS}
-    size = (lake_dir / lake.RAW_EVENTS / f"event_date={DAYS[0]}" / "part-0.parquet").stat().st_size
+    assert {p.area for p in plan.partitions} == set(AREAS) == {layout.RAW_EVENTS}
+    size = (
+        (lake_dir / layout.RAW_EVENTS / f"event_date={DAYS[0]}" / "part-0.parquet").stat().st_size
+    )
     for totals in plan.totals().values():
         assert (totals.partitions, totals.files, totals.bytes) == (3, 6, 6 * size)
 
@@ -113,11 +115,12 @@ def test_apply_removes_exactly_the_old_raw_partitions_and_no_curated_folder(lake
     assert removed == 3
     everything = [f"event_date={day}" for day in DAYS]
     assert partitions(lake_dir) == {
-        str(area): everything[3:] if area == lake.RAW_EVENTS else everything for area in SPARK_AREAS
+        str(area): everything[3:] if area == layout.RAW_EVENTS else everything
+        for area in SPARK_AREAS
     }
     assert snapshot(lake_dir) == kept
     assert (lake_dir / DUCKLAKE_FILE).is_file()
-    assert (lake_dir / lake.RAW_EVENTS / "not_a_partition").is_dir()
+    assert (lake_dir / layout.RAW_EVENTS / "not_a_partition").is_dir()
     assert not (lake_dir / TRASH).exists()
     assert expire_raw_lake(lake_dir, TODAY, RetentionConfig(), apply=True)[1] == 0
 
@@ -136,7 +139,7 @@ def test_on_the_spark_target_its_lake_partitions_folders_expire_too(lake_dir):
 
 
 def test_trash_of_an_interrupted_run_is_removed_by_the_next(lake_dir):
-    half_deleted = lake_dir / TRASH / lake.RAW_EVENTS / "event_date=2020-01-01"
+    half_deleted = lake_dir / TRASH / layout.RAW_EVENTS / "event_date=2020-01-01"
     write(half_deleted / "part-0.parquet")
 
     plan = plan_retention(lake_dir, TODAY, RetentionConfig())
@@ -154,11 +157,11 @@ def test_readers_never_see_a_partition_being_deleted(lake_dir, monkeypatch):
     rmtree = shutil.rmtree
 
     def look_then_remove(path, *args, **kwargs):
-        glob = lake_dir / lake.RAW_EVENTS / "*" / "*.parquet"
+        glob = lake_dir / layout.RAW_EVENTS / "*" / "*.parquet"
         seen.append(duckdb.sql(f"select count(*) from read_parquet('{glob}')").fetchall()[0][0])
         rmtree(path, *args, **kwargs)
 
-    monkeypatch.setattr("eventlake.retention.shutil.rmtree", look_then_remove)
+    monkeypatch.setattr("eventlake.lake.retention.shutil.rmtree", look_then_remove)
     expire_raw_lake(lake_dir, TODAY, RetentionConfig(), apply=True)
 
     assert seen[0] == 2 * 10 * 4, "the first moved partition is gone from the glob at once"
@@ -235,7 +238,7 @@ retention_test:
       settings:
         TimeZone: UTC
       plugins:
-        - module: eventlake.dbt_plugin
+        - module: eventlake.dbt.plugin
 """
 
 

@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from eventlake.cli import cli
+from eventlake.cli.main import cli
 from eventlake.config import Settings
 from eventlake.exceptions import ConfigError
-from eventlake.schedule import (
+from eventlake.ops.schedule import (
     CRON_EXAMPLE,
     ScheduleConfig,
     Scheduler,
@@ -130,7 +130,7 @@ def scheduler_process(tmp_path: Path, command: list[str], *args: str) -> subproc
     """The scheduler in a process of its own, with its signal handlers installed."""
     script = (
         "import sys\n"
-        "from eventlake.schedule import run_schedule\n"
+        "from eventlake.ops.schedule import run_schedule\n"
         f"sys.exit(run_schedule({command!r}, 60, once={'--once' in args}))\n"
     )
     return subprocess.Popen([sys.executable, "-c", script], cwd=tmp_path)
@@ -226,7 +226,7 @@ def test_the_runs_get_the_lakehouse_settings(tmp_path, monkeypatch):
 
 
 def test_a_run_waits_while_compaction_holds_the_lake_lock(tmp_path):
-    from eventlake.compaction import maintenance_lock
+    from eventlake.lake.lock import maintenance_lock
 
     log = tmp_path / "runs.jsonl"
     lake_dir = tmp_path / "lake"
@@ -271,8 +271,8 @@ def test_the_follow_up_runs_only_after_a_successful_build(tmp_path, build_code, 
 def test_one_scheduled_build_publishes_and_loads_the_online_store(tmp_path):
     """`run-analytics --once --materialize-online` on a real lake: dbt builds into the lakehouse
     named by the settings, publishes, and the online store gets the published user_features."""
-    from eventlake.generator import GeneratorConfig
-    from eventlake.rawlake import write_raw_lake
+    from eventlake.simulate.generator import GeneratorConfig
+    from eventlake.simulate.lake_writer import write_raw_lake
     from tests.dbt_support import REPO, query
 
     lake, catalog = tmp_path / "lake", f"sqlite:{tmp_path / 'lakehouse.sqlite'}"

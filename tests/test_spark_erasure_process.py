@@ -23,7 +23,7 @@ import pytest
 from eventlake.erasure.orchestrator import ErasureConfig, process
 from eventlake.erasure.subjects import ErasureRequest, subject_hash
 from eventlake.erasure.topics import publish_requests
-from eventlake.loader import Loader
+from eventlake.ingest.loader import Loader
 from tests.dbt_support import DBT, REPO, query
 from tests.support import events, produce
 from tests.test_spark_parity import SELECTION

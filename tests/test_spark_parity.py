@@ -27,8 +27,8 @@ import duckdb
 import pytest
 
 from eventlake.erasure.subjects import subject_hash
-from eventlake.lakehouse import connect
-from eventlake.retention import SPARK_AREAS, RetentionConfig, apply_retention, plan_retention
+from eventlake.lake.lakehouse import connect
+from eventlake.lake.retention import SPARK_AREAS, RetentionConfig, apply_retention, plan_retention
 
 pytestmark = [pytest.mark.slow, pytest.mark.spark]
 

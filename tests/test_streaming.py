@@ -27,7 +27,7 @@ from eventlake.config import LoaderConfig
 from eventlake.erasure import suppression
 from eventlake.erasure.subjects import ErasureRequest, subject_hash
 from eventlake.erasure.topics import ensure_erasure_topics, parse_confirmation, publish_requests
-from eventlake.kafka import ensure_topics
+from eventlake.ingest.kafka import ensure_topics
 from eventlake.streaming.config import FraudConfig, OnlineConfig
 from eventlake.streaming.consumer import StreamConsumer
 from eventlake.streaming.fraud import FraudStore

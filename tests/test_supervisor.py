@@ -7,7 +7,7 @@ import sys
 import threading
 from pathlib import Path
 
-from eventlake.supervisor import Child, Supervisor
+from eventlake.ops.supervisor import Child, Supervisor
 
 
 def worker(name: str, log: Path, *, exit_after: float | None = None) -> Child:

@@ -14,13 +14,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from eventlake.dlq import Reject
 from eventlake.erasure import suppression
 from eventlake.erasure.subjects import subject_hash
 from eventlake.erasure.suppression import Suppressor, publish, read
 from eventlake.exceptions import ErasureError
-from eventlake.lake import CHECKPOINTS, QUARANTINE_EVENTS, RAW_EVENTS
-from eventlake.loader import Loader
+from eventlake.ingest.dlq import Reject
+from eventlake.ingest.loader import Loader
+from eventlake.lake.layout import CHECKPOINTS, QUARANTINE_EVENTS, RAW_EVENTS
 from tests.support import event, produce
 
 KEY = "test-key"

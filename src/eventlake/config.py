@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from eventlake.exceptions import ConfigError
-from eventlake.lakehouse import DEFAULT_CATALOG, catalog_from_env, connect
+from eventlake.lake.lakehouse import DEFAULT_CATALOG, catalog_from_env, connect
 
 
 def _int(env: Mapping[str, str], name: str, default: int) -> int:
@@ -41,7 +41,7 @@ class Settings:
     files) and the loader checkpoints."""
     catalog: str = DEFAULT_CATALOG
     """EVENTLAKE_CATALOG: the DuckLake catalog dbt builds into, `sqlite:<path>` (embedded, the
-    default) or `postgres:<libpq string>` (production); see eventlake.lakehouse."""
+    default) or `postgres:<libpq string>` (production); see eventlake.lake.lakehouse."""
     erasure_topic: str = "erasure-requests"
     """EVENTLAKE_ERASURE_TOPIC: right-to-erasure requests, {request_id, user_id, requested_at}."""
     confirmation_topic: str = "erasure-confirmations"
@@ -51,7 +51,7 @@ class Settings:
     same variable); the default is for the demo and the tests only."""
 
     def connect(self, *, read_only: bool = False):
-        """A DuckDB connection with the lakehouse attached (eventlake.lakehouse.connect)."""
+        """A DuckDB connection with the lakehouse attached (eventlake.lake.lakehouse.connect)."""
         return connect(self.catalog, self.lake_dir, read_only=read_only)
 
     def dbt_env(self) -> dict[str, str]:

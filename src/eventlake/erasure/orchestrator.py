@@ -40,7 +40,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from eventlake.compaction import maintenance_lock
 from eventlake.config import Settings, _int
 from eventlake.erasure import control, lakehouse_purge, suppression, topics
 from eventlake.erasure.control import CONFIRMED, PENDING, Confirmation
@@ -48,7 +47,8 @@ from eventlake.erasure.lake_rewrite import LakeErasure, Subject, erase_from_lake
 from eventlake.erasure.lakehouse_purge import LakehousePurge
 from eventlake.erasure.subjects import ErasureRequest, subject_hash
 from eventlake.exceptions import ErasureError
-from eventlake.schedule import DBT_FLAGS, dbt_executable
+from eventlake.lake.lock import maintenance_lock
+from eventlake.ops.schedule import DBT_FLAGS, dbt_executable
 
 log = logging.getLogger(__name__)
 

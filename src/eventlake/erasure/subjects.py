@@ -8,8 +8,8 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from eventlake.contract import load_contract
 from eventlake.exceptions import ErasureError
+from eventlake.ingest.contract import load_contract
 
 REQUEST_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
 """Request ids: letters, digits and ._:- (at most 128); dbt's erase_subjects checks the same."""

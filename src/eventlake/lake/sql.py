@@ -30,8 +30,8 @@ import duckdb
 import orjson
 
 from eventlake.exceptions import ConfigError, EventlakeError
-from eventlake.lakehouse import ALIAS, attach_sql, connect, install_extensions
-from eventlake.lakehouse_maintenance import lakehouse_exists
+from eventlake.lake.lakehouse import ALIAS, attach_sql, connect, install_extensions
+from eventlake.lake.maintenance import lakehouse_exists
 
 FORMATS = ("table", "csv", "json")
 FETCH_ROWS = 10_000
@@ -61,7 +61,7 @@ def shell_init(catalog: str, lake_dir: Path | str) -> str:
     return "\n".join(
         [
             "-- eventlake: the lakehouse, read-only. The extensions come from their PyPI",
-            "-- wheels (python -m eventlake.lakehouse installs them); nothing is downloaded.",
+            "-- wheels (python -m eventlake.lake.lakehouse installs them); nothing is downloaded.",
             "SET autoinstall_known_extensions = false;",
             "LOAD ducklake;",
             f"LOAD {scanner};",

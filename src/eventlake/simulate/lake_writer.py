@@ -11,7 +11,7 @@ the partition count, librdkafka's default partitioner). Chunks are collected int
 about ``batch_events``; a batch is to the lake what a loader flush is: per partition, its rows
 take the next offsets in (event date, event_time, event_id) order, and each (event date,
 partition) becomes one file named after its offset range, sorted like the loader's files and
-written with ``lake.write_parquet_atomic``. Each partition's checkpoint lists the batch's files as
+written with ``layout.write_parquet_atomic``. Each partition's checkpoint lists the batch's files as
 pending, then moves ``next_offset`` past them, so the lake is one the loader can continue.
 
 Late events keep the generator's late plan: one lands in the batch of the chunk that would have
@@ -43,11 +43,12 @@ import numpy as np
 import orjson
 import pyarrow as pa
 
-from eventlake import lake
 from eventlake.config import LoaderConfig
-from eventlake.contract import EVENT_TIME_TYPE, PRICE_TYPE, load_contract
 from eventlake.exceptions import ConfigError, LakeError
-from eventlake.generator import (
+from eventlake.ingest.contract import EVENT_TIME_TYPE, PRICE_TYPE, load_contract
+from eventlake.ingest.loader import BLOOM_FILTER_COLUMNS, SORT_KEYS
+from eventlake.lake import layout
+from eventlake.simulate.generator import (
     COUNTRIES,
     COUPONS,
     DAY_MS,
@@ -61,7 +62,6 @@ from eventlake.generator import (
     _Run,
     _Tally,
 )
-from eventlake.loader import BLOOM_FILTER_COLUMNS, SORT_KEYS
 
 log = logging.getLogger(__name__)
 
@@ -258,13 +258,13 @@ class LakeState:
 def lake_state(lake_dir: Path, topic: str) -> LakeState:
     """Read (and, like the loader, recover) the checkpoints; find the last date folder."""
     next_offsets: dict[int, int] = {}
-    folder = lake_dir / lake.CHECKPOINTS / topic
+    folder = lake_dir / layout.CHECKPOINTS / topic
     for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
         partition = int(path.stem)
-        next_offsets[partition] = lake.recover_partition(lake_dir, topic, partition) or 0
+        next_offsets[partition] = layout.recover_partition(lake_dir, topic, partition) or 0
     dates = []
-    raw = lake_dir / lake.RAW_EVENTS
-    for path in raw.glob("event_date=*") if raw.is_dir() else []:
+    raw = lake_dir / layout.RAW_EVENTS
+    for path in raw.glob(f"{layout.PARTITION_PREFIX}*") if raw.is_dir() else []:
         if any(path.glob(f"{topic}+*.parquet")):
             dates.append(dt.date.fromisoformat(path.name.split("=", 1)[1]))
     return LakeState(next_offsets, max(dates, default=None))
@@ -327,8 +327,8 @@ class _Writer:
             partition_start.setdefault(p, start)
             first = self.planned[p] + start - partition_start[p]
             event_date = dt.date(1970, 1, 1) + dt.timedelta(days=int(day[start]))
-            name = lake.data_file_name(self.topic, p, first, first + stop - start - 1)
-            path = lake.event_date_dir(self.lake_dir, event_date) / name
+            name = layout.data_file_name(self.topic, p, first, first + stop - start - 1)
+            path = layout.event_date_dir(self.lake_dir, event_date) / name
             files.append(_File(path, p, first, rows.take(slice(start, stop))))
         committed = dict(self.planned)
         for file in files:
@@ -339,8 +339,8 @@ class _Writer:
         ingested_us = int(self.clock().timestamp() * 1_000_000)
         for p in sorted(partition_start):
             pending = [str(f.path.relative_to(self.lake_dir)) for f in files if f.partition == p]
-            lake.write_checkpoint(
-                self.lake_dir, self.topic, p, lake.Checkpoint(committed[p], pending)
+            layout.write_checkpoint(
+                self.lake_dir, self.topic, p, layout.Checkpoint(committed[p], pending)
             )
         self.in_flight = [(f, self.pool.submit(self._write_file, f, ingested_us)) for f in files]
 
@@ -354,7 +354,7 @@ class _Writer:
             file.first,
             ingested_us,
         )
-        return lake.write_parquet_atomic(
+        return layout.write_parquet_atomic(
             table,
             file.path,
             row_group_size=self.row_group_size,
@@ -372,13 +372,13 @@ class _Writer:
             self.bytes_written += future.result()
             self.files += 1
         for directory in {file.path.parent for file, _ in in_flight}:
-            lake.fsync_dir(directory)
+            layout.fsync_dir(directory)
         next_offsets: dict[int, int] = {}
         for file, _ in in_flight:
             end = file.first + len(file.rows)
             next_offsets[file.partition] = max(next_offsets.get(file.partition, 0), end)
         for p, next_offset in sorted(next_offsets.items()):
-            lake.write_checkpoint(self.lake_dir, self.topic, p, lake.Checkpoint(next_offset))
+            layout.write_checkpoint(self.lake_dir, self.topic, p, layout.Checkpoint(next_offset))
 
     def close(self) -> None:
         try:
@@ -416,7 +416,8 @@ def write_raw_lake(
     if append:
         if state.last_date is None:
             raise LakeError(
-                f"append expects a lake holding topic {topic!r} under {lake_dir / lake.RAW_EVENTS}"
+                f"append expects a lake holding topic {topic!r} under "
+                f"{lake_dir / layout.RAW_EVENTS}"
                 ", found no data file; write the lake without append first"
             )
         beyond = [p for p in state.next_offsets if p >= partitions]
@@ -493,7 +494,7 @@ def write_raw_lake(
         late,
         writer.files,
         writer.bytes_written / 1e6,
-        lake_dir / lake.RAW_EVENTS,
+        lake_dir / layout.RAW_EVENTS,
         elapsed,
         truth.events / elapsed if elapsed else 0.0,
     )

@@ -4,7 +4,7 @@ Each consumed batch is decoded (see decode.py) and its rows and rejects are buff
 partition. A partition's buffer is flushed when it reaches the record, byte or age limit, when
 the buffers together exceed the memory budget, when the partition is revoked, and on shutdown.
 
-A flush is committed by the partition's checkpoint (see lake.py):
+A flush is committed by the partition's checkpoint (see eventlake.lake.layout):
 1. the checkpoint records the files the flush is about to write (pending);
 2. one Parquet file per event date, plus one quarantine file for the rejects, each written to a
    temporary name, fsynced and renamed; the rejects go to the DLQ topic and the producer is
@@ -43,20 +43,20 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, TopicPartition
 
-from eventlake import lake
 from eventlake.config import LoaderConfig, Settings
-from eventlake.decode import Decoder, Limits, RawBatch, unify_tables
-from eventlake.dlq import DeadLetters, Reject
 from eventlake.erasure.suppression import Suppressor
 from eventlake.exceptions import LakeError
-from eventlake.kafka import consumer_config
+from eventlake.ingest.decode import Decoder, Limits, RawBatch, unify_tables
+from eventlake.ingest.dlq import DeadLetters, Reject
+from eventlake.ingest.kafka import consumer_config
+from eventlake.lake import layout
+from eventlake.lake.layout import BLOOM_FILTER_COLUMNS
 
 log = logging.getLogger(__name__)
 
 _STOP = object()
 
 SORT_KEYS = [("event_time", "ascending"), ("event_id", "ascending")]
-BLOOM_FILTER_COLUMNS = ("user_id",)  # erasure finds a subject's files by it
 
 
 @dataclass
@@ -268,7 +268,7 @@ class Loader:
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self._last_rebalance = time.monotonic()
         for tp in partitions:
-            next_offset = lake.recover_partition(self.lake_dir, tp.topic, tp.partition)
+            next_offset = layout.recover_partition(self.lake_dir, tp.topic, tp.partition)
             tp.offset = OFFSET_BEGINNING if next_offset is None else next_offset
             self._assigned.add(tp.partition)
             self._at_end.discard(tp.partition)
@@ -434,24 +434,24 @@ class Loader:
 
     def _write_and_commit(self, partition: int, buffer: PartitionBuffer) -> None:
         topic = self.settings.topic
-        name = lake.data_file_name(topic, partition, buffer.first_offset, buffer.last_offset)
+        name = layout.data_file_name(topic, partition, buffer.first_offset, buffer.last_offset)
         by_date = _split_by_event_date(buffer.tables)
         buffer.tables.clear()
         rejects = self._suppress(by_date, buffer.rejects)
-        paths = [lake.event_date_dir(self.lake_dir, d) / name for d in by_date]
+        paths = [layout.event_date_dir(self.lake_dir, d) / name for d in by_date]
         quarantine = self.dead_letters.quarantine_path(name) if rejects else None
         pending = [str(p.relative_to(self.lake_dir)) for p in paths]
         if quarantine is not None:
             pending.append(str(quarantine.relative_to(self.lake_dir)))
-        checkpoint = lake.read_checkpoint(self.lake_dir, topic, partition)
-        lake.write_checkpoint(
+        checkpoint = layout.read_checkpoint(self.lake_dir, topic, partition)
+        layout.write_checkpoint(
             self.lake_dir,
             topic,
             partition,
-            lake.Checkpoint(checkpoint.next_offset, pending),
+            layout.Checkpoint(checkpoint.next_offset, pending),
         )
         for path, rows in zip(paths, by_date.values(), strict=True):
-            self.progress.bytes_written += lake.write_parquet_atomic(
+            self.progress.bytes_written += layout.write_parquet_atomic(
                 rows,
                 path,
                 row_group_size=self.config.row_group_size,
@@ -463,9 +463,9 @@ class Loader:
         if quarantine is not None:
             self.dead_letters.publish(rejects, quarantine)
         for directory in {p.parent for p in [*paths, quarantine] if p is not None}:
-            lake.fsync_dir(directory)
+            layout.fsync_dir(directory)
         next_offset = buffer.last_offset + 1
-        lake.write_checkpoint(self.lake_dir, topic, partition, lake.Checkpoint(next_offset))
+        layout.write_checkpoint(self.lake_dir, topic, partition, layout.Checkpoint(next_offset))
         self.progress.flushes += 1
         self._commits.append(TopicPartition(topic, partition, next_offset))
 

@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pa_json
 
-from eventlake.contract import (
+from eventlake.ingest.contract import (
     EVENT_TIME_TYPE,
     PRICE_TYPE,
     RESERVED_NAMES,

@@ -28,6 +28,10 @@ RAW_EVENTS = Path("raw/events")
 QUARANTINE_EVENTS = Path("quarantine/events")
 CHECKPOINTS = Path("_checkpoints")
 TMP_SUFFIX = ".tmp"
+PARTITION_PREFIX = "event_date="
+"""A date-partitioned folder's name: the prefix, then the date (YYYY-MM-DD)."""
+BLOOM_FILTER_COLUMNS = ("user_id",)
+"""Columns whose Bloom filters a raw file carries: erasure finds a subject's files by them."""
 
 
 def data_file_name(topic: str, partition: int, first: int, last: int) -> str:
@@ -36,7 +40,7 @@ def data_file_name(topic: str, partition: int, first: int, last: int) -> str:
 
 
 def event_date_dir(lake: Path, event_date: date) -> Path:
-    return lake / RAW_EVENTS / f"event_date={event_date.isoformat()}"
+    return lake / RAW_EVENTS / f"{PARTITION_PREFIX}{event_date.isoformat()}"
 
 
 def tmp_path(path: Path) -> Path:

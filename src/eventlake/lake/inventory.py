@@ -8,9 +8,9 @@ from pathlib import Path
 import duckdb
 import pyarrow.parquet as pq
 
-from eventlake.lake import QUARANTINE_EVENTS, RAW_EVENTS
-from eventlake.lakehouse import ALIAS, PUBLISHED_SCHEMA, connect
-from eventlake.lakehouse_maintenance import PINNED_VERSION, lakehouse_exists
+from eventlake.lake.lakehouse import ALIAS, PUBLISHED_SCHEMA, connect
+from eventlake.lake.layout import PARTITION_PREFIX, QUARANTINE_EVENTS, RAW_EVENTS
+from eventlake.lake.maintenance import PINNED_VERSION, lakehouse_exists
 
 
 def _files(folder: Path) -> list[Path]:
@@ -20,7 +20,7 @@ def _files(folder: Path) -> list[Path]:
 def lake_summary(lake_dir: Path) -> dict[str, int | str]:
     raw = _files(lake_dir / RAW_EVENTS)
     quarantined = _files(lake_dir / QUARANTINE_EVENTS)
-    dates = sorted({p.parent.name.removeprefix("event_date=") for p in raw})
+    dates = sorted({p.parent.name.removeprefix(PARTITION_PREFIX) for p in raw})
     return {
         "rows landed": sum(pq.ParquetFile(p).metadata.num_rows for p in raw),
         "event-date partitions": len(dates),

@@ -15,7 +15,6 @@ SQLite catalog takes one writer), while readers, who take no lock, go on reading
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import logging
 import os
 import re
@@ -30,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from eventlake.exceptions import ConfigError
+from eventlake.lake.lock import hold
 
 log = logging.getLogger(__name__)
 
@@ -145,27 +145,8 @@ class Scheduler:
         if self.config.lock_path is None:
             yield True
             return
-        self.config.lock_path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.config.lock_path, "a") as handle:
-            waited = False
-            while True:
-                try:
-                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    if not waited:
-                        log.info(
-                            "waiting for %s (erasure, compaction, retention or another build)",
-                            self.config.lock_path,
-                        )
-                        waited = True
-                    if self._stop.wait(0.5):
-                        yield False
-                        return
-            try:
-                yield True
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+        with hold(self.config.lock_path, stop=self._stop) as locked:
+            yield locked
 
     def run_once(self) -> int:
         """One run, to its end; returns its exit status."""

@@ -61,7 +61,7 @@ def _parse_type(name: str, spec: dict) -> pa.DataType:
 @cache
 def load_contract() -> Contract:
     """Read the schema file shipped in the package (README documents it)."""
-    text = resources.files("eventlake").joinpath(SCHEMA_RESOURCE).read_text("utf-8")
+    text = resources.files("eventlake.ingest").joinpath(SCHEMA_RESOURCE).read_text("utf-8")
     document = json.loads(text)
     properties = document["properties"]
     parse_schema = pa.schema(

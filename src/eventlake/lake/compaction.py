@@ -19,13 +19,12 @@ next plan finds them (a committed file covered by another of the same topic and 
 removes them before anything else, so no row is counted twice for longer than that window.
 
 `plan_compaction` only reads (listing, checkpoints, footers); `apply_compaction` executes a plan.
-The curated lakehouse's files are DuckLake's to merge (eventlake.lakehouse_maintenance).
+The curated lakehouse's files are DuckLake's to merge (eventlake.lake.maintenance).
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import logging
 import os
 from collections.abc import Iterator
@@ -37,15 +36,14 @@ import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from eventlake import lake
 from eventlake.exceptions import ConfigError, LakeError
+from eventlake.lake import layout
+from eventlake.lake.layout import BLOOM_FILTER_COLUMNS, PARTITION_PREFIX
+from eventlake.lake.lock import maintenance_lock
 
 log = logging.getLogger(__name__)
 
 SORT_KEYS = [("_offset", "ascending")]
-BLOOM_FILTER_COLUMNS = ("user_id",)  # as the loader writes them: erasure finds files by it
-LOCK_NAME = ".maintenance.lock"
-PARTITION_PREFIX = "event_date="
 
 
 @dataclass(frozen=True)
@@ -152,7 +150,7 @@ class CompactionResult:
 
 
 def parse_data_file_name(name: str) -> tuple[str, int, int, int] | None:
-    """(topic, partition, first, last) of a name written by lake.data_file_name, else None."""
+    """(topic, partition, first, last) of a name written by layout.data_file_name, else None."""
     if not name.endswith(".parquet") or name.startswith("."):
         return None
     parts = name.removesuffix(".parquet").rsplit("+", 3)
@@ -162,16 +160,16 @@ def parse_data_file_name(name: str) -> tuple[str, int, int, int] | None:
         partition, first, last = (int(p) for p in parts[1:])
     except ValueError:
         return None
-    if name != lake.data_file_name(parts[0], partition, first, last) or first > last:
+    if name != layout.data_file_name(parts[0], partition, first, last) or first > last:
         return None
     return parts[0], partition, first, last
 
 
 def _partition_dirs(lake_dir: Path, dates: tuple[date, ...]) -> list[Path]:
-    root = lake_dir / lake.RAW_EVENTS
+    root = lake_dir / layout.RAW_EVENTS
     if dates:
         return [
-            d for d in (lake.event_date_dir(lake_dir, day) for day in sorted(dates)) if d.is_dir()
+            d for d in (layout.event_date_dir(lake_dir, day) for day in sorted(dates)) if d.is_dir()
         ]
     if not root.is_dir():
         return []
@@ -182,13 +180,13 @@ def _checkpoints(lake_dir: Path) -> tuple[dict[tuple[str, int], int | None], set
     """next_offset per (topic, partition), and every file any checkpoint lists as pending."""
     next_offsets: dict[tuple[str, int], int | None] = {}
     pending: set[str] = set()
-    root = lake_dir / lake.CHECKPOINTS
+    root = lake_dir / layout.CHECKPOINTS
     for path in sorted(root.glob("*/*.json")) if root.is_dir() else []:
         try:
             partition = int(path.stem)
         except ValueError:
             continue
-        checkpoint = lake.read_checkpoint(lake_dir, path.parent.name, partition)
+        checkpoint = layout.read_checkpoint(lake_dir, path.parent.name, partition)
         next_offsets[(path.parent.name, partition)] = checkpoint.next_offset
         pending.update(checkpoint.pending)
     return next_offsets, pending
@@ -245,9 +243,9 @@ def plan_compaction(lake_dir: Path, config: CompactionConfig) -> CompactionPlan:
     for folder in partitions:
         groups: dict[tuple[str, int], list[DataFile]] = {}
         for path in sorted(folder.iterdir()):
-            if path.name.startswith(".") and path.name.endswith(lake.TMP_SUFFIX):
+            if path.name.startswith(".") and path.name.endswith(layout.TMP_SUFFIX):
                 # A merge's temporary file names a committed range; the loader's never does.
-                final = path.with_name(path.name[1 : -len(lake.TMP_SUFFIX)])
+                final = path.with_name(path.name[1 : -len(layout.TMP_SUFFIX)])
                 parsed = parse_data_file_name(final.name)
                 if parsed and is_committed(parsed[0], parsed[1], parsed[3], final):
                     stale_tmp.append(path)
@@ -291,7 +289,7 @@ def plan_compaction(lake_dir: Path, config: CompactionConfig) -> CompactionPlan:
             for run in _runs(remaining, committed, config.target_bytes):
                 if len(run) < config.min_files:
                     continue
-                name = lake.data_file_name(topic, partition, run[0].first, run[-1].last)
+                name = layout.data_file_name(topic, partition, run[0].first, run[-1].last)
                 merges.append(
                     Merge(tuple(run), folder / name, sum(_footer_rows(f.path) for f in run))
                 )
@@ -307,28 +305,6 @@ def plan_compaction(lake_dir: Path, config: CompactionConfig) -> CompactionPlan:
 
 
 # -- execution ------------------------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def maintenance_lock(lake_dir: Path) -> Iterator[None]:
-    """Exclusive hold of the lake's maintenance lock (a hidden file at the lake's root).
-
-    Jobs that remove raw files or maintain the lakehouse (compaction, retention, erasure) take
-    it exclusively; `eventlake run-analytics` holds it shared while dbt builds, so a build never
-    lists a merged file together with its inputs, nor a file that is removed before it is read,
-    and never commits beside a merge or a retention pass. Waits.
-    """
-    lake_dir.mkdir(parents=True, exist_ok=True)
-    with open(lake_dir / LOCK_NAME, "a") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            log.info("waiting for %s (a build or another job holds it)", lake_dir / LOCK_NAME)
-            fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _unified_schema(schemas: list[pa.Schema]) -> tuple[pa.Schema, set[str]]:
@@ -394,7 +370,7 @@ def write_merged(merge: Merge, row_group_size: int) -> int:
         if name in schema.names
     }
     output = merge.output
-    tmp = lake.tmp_path(output)
+    tmp = layout.tmp_path(output)
     try:
         with open(tmp, "wb") as sink:
             with pq.ParquetWriter(
@@ -431,7 +407,7 @@ def write_merged(merge: Merge, row_group_size: int) -> int:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
         raise
-    lake.fsync_dir(output.parent)
+    layout.fsync_dir(output.parent)
     return output.stat().st_size
 
 
@@ -459,7 +435,7 @@ def apply_compaction(plan: CompactionPlan, config: CompactionConfig) -> Compacti
         removed_bytes += leftover.size
         log.info("removed %s: %s holds its offsets", leftover.path, cover.path.name)
     for folder in touched:
-        lake.fsync_dir(folder)
+        layout.fsync_dir(folder)
     for merge in plan.merges:
         rows = sum(_footer_rows(f.path) for f in merge.inputs)
         if rows != merge.rows:
@@ -472,7 +448,7 @@ def apply_compaction(plan: CompactionPlan, config: CompactionConfig) -> Compacti
         size = write_merged(merge, config.row_group_size)
         for data_file in merge.inputs:
             _unlink(data_file.path)
-        lake.fsync_dir(merge.output.parent)
+        layout.fsync_dir(merge.output.parent)
         result.merges += 1
         result.rows_merged += merge.rows
         merged_inputs += len(merge.inputs)

@@ -1095,8 +1095,8 @@ def produce(
     """
     from confluent_kafka import KafkaError, Producer
 
-    from eventlake.kafka import produce as produce_with_backpressure
-    from eventlake.kafka import producer_config as shared_config
+    from eventlake.ingest.kafka import produce as produce_with_backpressure
+    from eventlake.ingest.kafka import producer_config as shared_config
 
     errors: Counter[str] = Counter()
     fatal: list[str] = []
@@ -1163,7 +1163,8 @@ def produce(
 def bench(n: int = 1_000_000, **overrides: object) -> float:
     """Generate ``n`` events as ``Message`` lists and return (and log) valid events per second.
 
-    Run by hand, e.g. ``python -c "from eventlake.generator import bench; print(bench())"``.
+    Run by hand, e.g.
+    ``python -c "from eventlake.simulate.generator import bench; print(bench())"``.
     """
     cfg = GeneratorConfig(events=n, start_date=dt.date(2025, 1, 1), **overrides)
     started = time.perf_counter()

@@ -1,14 +1,14 @@
 """dbt-duckdb plugin: DuckDB's extensions installed from their PyPI wheels before dbt attaches
 the lakehouse, so a build downloads nothing; a SQLite catalog in WAL mode; every cursor uses
 the lakehouse as its default catalog. Enabled in profiles.yml
-(``plugins: [{module: eventlake.dbt_plugin}]``).
+(``plugins: [{module: eventlake.dbt.plugin}]``).
 """
 
 from __future__ import annotations
 
 from dbt.adapters.duckdb.plugins import BasePlugin
 
-from eventlake.lakehouse import ALIAS, catalog_from_env, install_extensions, prepare_catalog
+from eventlake.lake.lakehouse import ALIAS, catalog_from_env, install_extensions, prepare_catalog
 
 
 class Plugin(BasePlugin):

@@ -15,7 +15,7 @@ Lakehouse: `dbt run-operation expire_partitions` (macros/lake/expire_partitions.
 rows of models that declare `meta.retention` from the DuckLake tables and re-publishes the
 readers' views; this module computes its dates from `today`. The files of the deleted rows
 leave the disk once no snapshot of the time-travel window holds them
-(eventlake.lakehouse_maintenance).
+(eventlake.lake.maintenance).
 
 `plan_retention` only reads; `apply_retention` and `expire_lakehouse` act.
 """
@@ -32,19 +32,19 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 
-from eventlake import lake
 from eventlake.config import _int
 from eventlake.exceptions import ConfigError, LakeError
-from eventlake.schedule import DBT_FLAGS, dbt_executable
+from eventlake.lake import layout
+from eventlake.lake.layout import PARTITION_PREFIX
+from eventlake.ops.schedule import DBT_FLAGS, dbt_executable
 
 log = logging.getLogger(__name__)
 
-AREAS = (lake.RAW_EVENTS,)
+AREAS = (layout.RAW_EVENTS,)
 # The Spark target's lake_partitions tables are folders of the lake too (DuckLake's files are
 # DuckLake's: retention deletes their rows).
 SPARK_AREAS = (*AREAS, Path("curated/fct_events"), Path("curated/training_events"))
 TRASH = Path(".trash")
-PARTITION_PREFIX = "event_date="
 
 
 @dataclass(frozen=True)
@@ -188,8 +188,8 @@ def apply_retention(plan: RetentionPlan) -> int:
                 f"expected to move {expired.path} into {trash.parent} with one rename "
                 f"(same file system), got: {error}"
             ) from error
-        lake.fsync_dir(expired.path.parent)
-        lake.fsync_dir(trash.parent)
+        layout.fsync_dir(expired.path.parent)
+        layout.fsync_dir(trash.parent)
         shutil.rmtree(trash)
         removed += 1
         log.info(

@@ -39,10 +39,10 @@ from pathlib import Path
 
 import duckdb
 
-from eventlake.compaction import maintenance_lock
 from eventlake.config import _int
 from eventlake.exceptions import ConfigError
-from eventlake.lakehouse import ALIAS, PINNED_VERSION, connect
+from eventlake.lake.lakehouse import ALIAS, PINNED_VERSION, connect
+from eventlake.lake.lock import maintenance_lock
 
 log = logging.getLogger(__name__)
 

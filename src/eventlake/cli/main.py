@@ -9,10 +9,10 @@ from pathlib import Path
 
 import click
 
+from eventlake.cli.erasure import erase, erasure
+from eventlake.cli.streaming import features, fraud, stream, up
 from eventlake.config import LoaderConfig, Settings
-from eventlake.erasure.commands import erase, erasure
 from eventlake.exceptions import EventlakeError
-from eventlake.streaming.commands import features, fraud, stream, up
 
 STATE_DIR = Path(".eventlake")
 
@@ -34,7 +34,7 @@ def broker() -> None:
 
 
 def _local_broker():
-    from eventlake.broker import LocalBroker
+    from eventlake.ops.broker import LocalBroker
 
     return LocalBroker(Settings.from_env().bootstrap_servers, STATE_DIR)
 
@@ -44,7 +44,7 @@ def _local_broker():
 def broker_start(partitions: int) -> None:
     """Start the broker on KAFKA_BOOTSTRAP_SERVERS and create the topics."""
     from eventlake.erasure.topics import ensure_erasure_topics
-    from eventlake.kafka import ensure_topics
+    from eventlake.ingest.kafka import ensure_topics
 
     settings = Settings.from_env()
     pid = _local_broker().start()
@@ -92,7 +92,7 @@ def generate(
     truth: str | None,
 ) -> None:
     """Produce realistic synthetic traffic to the events topic."""
-    from eventlake.generator import GeneratorConfig, produce
+    from eventlake.simulate.generator import GeneratorConfig, produce
 
     settings = Settings.from_env()
     config = GeneratorConfig(
@@ -146,8 +146,8 @@ def generate_lake(
     """Write generated events straight into <lake>/raw/events, bypassing Kafka (benchmarks)."""
     import time
 
-    from eventlake.generator import GeneratorConfig
-    from eventlake.rawlake import write_raw_lake
+    from eventlake.simulate.generator import GeneratorConfig
+    from eventlake.simulate.lake_writer import write_raw_lake
 
     settings = Settings.from_env()
     config = GeneratorConfig(
@@ -186,7 +186,7 @@ def generate_lake(
 @click.option("--once", is_flag=True, help="Drain to the high watermark, flush and exit.")
 def load(once: bool) -> None:
     """Load the events topic into <lake>/raw/events (follow mode unless --once)."""
-    from eventlake.loader import Loader
+    from eventlake.ingest.loader import Loader
 
     loader = Loader(Settings.from_env(), LoaderConfig.from_env())
     loader.install_signal_handlers()
@@ -201,7 +201,7 @@ def load(once: bool) -> None:
 def summary() -> None:
     """What the lake holds (events, partitions, files, bytes, DLQ count), then what readers of
     the lakehouse see: the published build, its events and dates, DuckLake's data files."""
-    from eventlake.inventory import lake_summary, lakehouse_summary
+    from eventlake.lake.inventory import lake_summary, lakehouse_summary
 
     settings = Settings.from_env()
     for key, value in lake_summary(settings.lake_dir).items():
@@ -230,7 +230,7 @@ def sql(sql: str | None, output_format: str, print_init: bool, shell_args) -> No
     plane. Readers take no lock: a shell left open never holds up a build. Arguments after
     `--` go to the DuckDB CLI (for example `eventlake sql -- -csv`).
     """
-    from eventlake.sql import open_shell, run_sql, shell_init
+    from eventlake.lake.sql import open_shell, run_sql, shell_init
 
     settings = Settings.from_env()
     if print_init:
@@ -251,7 +251,7 @@ def _lakehouse_maintenance(settings: Settings, *, merge: bool, apply_changes: bo
     """DuckLake's merge (if asked), snapshot expiry and file cleanup, printed."""
     from datetime import UTC, datetime
 
-    from eventlake.lakehouse_maintenance import MaintenanceConfig, lakehouse_exists, maintain
+    from eventlake.lake.maintenance import MaintenanceConfig, lakehouse_exists, maintain
 
     if not lakehouse_exists(settings.catalog):
         click.echo(f"lakehouse: no catalog at {settings.catalog} yet, nothing to maintain")
@@ -312,8 +312,8 @@ def compact(
     watermark need, and deletes the files nothing references once released
     EVENTLAKE_FILE_CLEANUP_GRACE_HOURS (1) ago. A dry run unless --apply.
     """
-    from eventlake.compaction import CompactionConfig
-    from eventlake.compaction import compact as run_compaction
+    from eventlake.lake.compaction import CompactionConfig
+    from eventlake.lake.compaction import compact as run_compaction
 
     config = CompactionConfig(
         target_bytes=target_mb * 1024 * 1024,
@@ -380,8 +380,8 @@ def retention(
     from dataclasses import replace
     from datetime import UTC, datetime
 
-    from eventlake.compaction import maintenance_lock
-    from eventlake.retention import RetentionConfig, expire_lakehouse, expire_raw_lake
+    from eventlake.lake.lock import maintenance_lock
+    from eventlake.lake.retention import RetentionConfig, expire_lakehouse, expire_raw_lake
 
     settings = Settings.from_env()
     config = RetentionConfig.from_env()
@@ -419,7 +419,7 @@ def retention(
 
 
 def _run_analytics_help() -> str:
-    from eventlake.schedule import CRON_EXAMPLE
+    from eventlake.ops.schedule import CRON_EXAMPLE
 
     return (
         "Run `dbt build` every --every (30s, 15m, 1h), never two at once: the next run starts "
@@ -447,16 +447,16 @@ def _run_analytics_help() -> str:
 def run_analytics(
     every: str, once: bool, select: tuple[str, ...], materialize_online: bool
 ) -> None:
-    from eventlake.compaction import LOCK_NAME
-    from eventlake.schedule import dbt_build_command, parse_interval, run_schedule
-    from eventlake.supervisor import eventlake_command
+    from eventlake.lake import lock
+    from eventlake.ops.schedule import dbt_build_command, parse_interval, run_schedule
+    from eventlake.ops.supervisor import eventlake_command
 
     settings = Settings.from_env()
     code = run_schedule(
         dbt_build_command(select),
         parse_interval(every),
         once=once,
-        lock_path=settings.lake_dir / LOCK_NAME,
+        lock_path=lock.lock_path(settings.lake_dir),
         then=[eventlake_command("features", "materialize")] if materialize_online else [],
         env=settings.dbt_env(),
     )

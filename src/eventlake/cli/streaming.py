@@ -135,8 +135,8 @@ def up(every: str) -> None:
     Each is a child process; a stop signal reaches every one of them, each finishes its batch,
     and `up` waits for all. When one exits on its own, the rest are stopped and `up` exits 1.
     """
-    from eventlake.schedule import parse_interval
-    from eventlake.supervisor import Supervisor, default_children
+    from eventlake.ops.schedule import parse_interval
+    from eventlake.ops.supervisor import Supervisor, default_children
 
     parse_interval(every)  # a bad interval or catalog fails here, not in a child
     Settings.from_env()

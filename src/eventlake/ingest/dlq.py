@@ -11,10 +11,10 @@ from pathlib import Path
 import pyarrow as pa
 from confluent_kafka import KafkaError, Message, Producer
 
-from eventlake import lake
 from eventlake.config import Settings
 from eventlake.exceptions import BrokerError
-from eventlake.kafka import produce, producer_config
+from eventlake.ingest.kafka import produce, producer_config
+from eventlake.lake import layout
 
 log = logging.getLogger(__name__)
 
@@ -118,10 +118,10 @@ class DeadLetters:
         self._errors: list[KafkaError] = []
 
     def quarantine_path(self, name: str) -> Path:
-        return self.lake_dir / lake.QUARANTINE_EVENTS / name
+        return self.lake_dir / layout.QUARANTINE_EVENTS / name
 
     def publish(self, rejects: list[Reject], quarantine: Path) -> None:
-        lake.write_parquet_atomic(
+        layout.write_parquet_atomic(
             quarantine_table(rejects),
             quarantine,
             row_group_size=self.row_group_size,
