@@ -57,13 +57,13 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from eventlake.config import LoaderConfig
+from eventlake.dbt import runner
 from eventlake.ingest.loader import BLOOM_FILTER_COLUMNS, SORT_KEYS
 from eventlake.lake import lakehouse, layout
 from eventlake.simulate.generator import GeneratorConfig
 from eventlake.simulate.lake_writer import write_raw_lake
 
 REPO = Path(__file__).resolve().parents[1]
-DBT = Path(sys.executable).parent / "dbt"
 START = dt.date(2025, 1, 1)
 TOPIC = "events"
 PARTS = ("incremental", "queries", "dashboard", "hot", "intraday", "scale")
@@ -86,13 +86,7 @@ def run_dbt(work: Path, *args: str) -> tuple[float, dict[str, float]]:
     """
     work.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    done = subprocess.run(
-        [str(DBT), *args, "--profiles-dir", str(REPO), "--project-dir", str(REPO)],
-        cwd=work,
-        env=dbt_env(work),
-        capture_output=True,
-        text=True,
-    )
+    done = runner.run_dbt(*args, cwd=work, env=dbt_env(work), project_dir=REPO)
     wall = time.perf_counter() - started
     if done.returncode != 0:
         sys.exit(f"dbt {' '.join(args[:2])} failed:\n{done.stdout[-4000:]}")

@@ -19,8 +19,9 @@ from pathlib import Path
 
 import pytest
 
+from eventlake.dbt.runner import dbt_command
 from tests.concurrency_reader import QUERIES
-from tests.dbt_support import DBT, REPO, dbt, query
+from tests.dbt_support import REPO, dbt, query
 
 pytestmark = pytest.mark.slow
 
@@ -274,7 +275,7 @@ KILL_POINTS = (
 def start_build(env: dict[str, str]) -> subprocess.Popen:
     """`dbt build` on the test's lake and catalog, not waited for."""
     return subprocess.Popen(
-        [str(DBT), "build", "--profiles-dir", ".", "--project-dir", "."],
+        list(dbt_command("build")),
         cwd=REPO,
         env=env,
         stdout=subprocess.DEVNULL,

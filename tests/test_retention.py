@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import textwrap
 from datetime import date, timedelta
 from pathlib import Path
@@ -16,6 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 from eventlake.cli.main import cli
+from eventlake.dbt.runner import dbt_command
 from eventlake.exceptions import ConfigError
 from eventlake.lake import layout
 from eventlake.lake.lakehouse import connect
@@ -274,10 +274,8 @@ def dbt_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
         (project / "macros" / source.name).write_text(source.read_text())
     for name, sql in MODELS.items():
         (project / "models" / name).write_text(textwrap.dedent(sql))
-    dbt = Path(sys.executable).parent / "dbt"
     subprocess.run(
-        [str(dbt), "build", "--profiles-dir", ".", "--project-dir", ".", "-q"]
-        + ["--exclude", "never_built"],
+        dbt_command("build", "-q", "--exclude", "never_built"),
         cwd=project,
         env=project_env(project),
         check=True,
@@ -362,18 +360,9 @@ def test_expire_partitions_rejects_a_malformed_date(dbt_project, tmp_path, capfd
     for name, value in project_env(dbt_project).items():
         monkeypatch.setenv(name, value)
     plan = plan_retention(tmp_path, TODAY, RetentionConfig())
-    dbt = str(Path(sys.executable).parent / "dbt")
-    command = [
-        dbt,
-        "run-operation",
-        "expire_partitions",
-        "--args",
-        '{"before_date": "2024-1-4"}',
-        "--profiles-dir",
-        ".",
-        "--project-dir",
-        ".",
-    ]
+    command = dbt_command(
+        "run-operation", "expire_partitions", "--args", '{"before_date": "2024-1-4"}'
+    )
 
     assert expire_lakehouse(plan, project_dir=dbt_project, command=command) != 0
     assert "expected before_date as YYYY-MM-DD, got '2024-1-4'" in capfd.readouterr().out

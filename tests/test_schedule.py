@@ -16,12 +16,12 @@ from click.testing import CliRunner
 
 from eventlake.cli.main import cli
 from eventlake.config import Settings
+from eventlake.dbt.runner import build_command
 from eventlake.exceptions import ConfigError
 from eventlake.ops.schedule import (
     CRON_EXAMPLE,
     ScheduleConfig,
     Scheduler,
-    dbt_build_command,
     next_start,
     parse_interval,
     run_schedule,
@@ -76,7 +76,7 @@ def test_next_run_starts_an_interval_after_the_last_start_but_never_before_its_e
 
 
 def test_build_command_is_dbt_build_from_the_repository_root_with_the_selection():
-    command = dbt_build_command(("tag:hourly", "fct_events+"))
+    command = build_command(("tag:hourly", "fct_events+"))
 
     assert Path(command[0]).name == "dbt"
     assert command[1:] == (

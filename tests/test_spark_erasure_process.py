@@ -9,9 +9,7 @@ Slow (a JVM per dbt invocation on Spark); needs the `spark` extra and Java: `mak
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -20,11 +18,12 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
+from eventlake.dbt.runner import run_dbt
 from eventlake.erasure.orchestrator import ErasureConfig, process
 from eventlake.erasure.subjects import ErasureRequest, subject_hash
 from eventlake.erasure.topics import publish_requests
 from eventlake.ingest.loader import Loader
-from tests.dbt_support import DBT, REPO, query
+from tests.dbt_support import REPO, query
 from tests.support import events, produce
 from tests.test_spark_parity import SELECTION
 
@@ -66,15 +65,7 @@ def spark_settings(erasure_settings, tmp_path, monkeypatch):
 
 def spark_dbt(settings, project: Path, *args: str) -> None:
     """dbt on the Spark target from the project's folder, as the orchestrator runs it there."""
-    env = dict(os.environ, **settings.dbt_env())
-    done = subprocess.run(
-        [str(DBT), *args, "--target", "spark", "--profiles-dir", ".", "--project-dir", "."],
-        cwd=project,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
+    done = run_dbt(*args, cwd=project, env=settings.dbt_env(), target="spark", timeout=900)
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
 
 

@@ -26,6 +26,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from eventlake.dbt.runner import dbt_command
 from eventlake.erasure.subjects import subject_hash
 from eventlake.lake.lakehouse import connect
 from eventlake.lake.retention import SPARK_AREAS, RetentionConfig, apply_retention, plan_retention
@@ -80,9 +81,7 @@ def run(work: Path, lake: Path, *args: str) -> None:
 
 
 def dbt(work: Path, lake: Path, *args: str) -> None:
-    run(
-        work, lake, str(BIN / "dbt"), *args, "--profiles-dir", str(REPO), "--project-dir", str(REPO)
-    )
+    run(work, lake, *dbt_command(*args, project_dir=REPO))
 
 
 def build(work: Path, lake: Path, *target: str, selection: list[str] = SELECTION) -> None:

@@ -447,13 +447,14 @@ def _run_analytics_help() -> str:
 def run_analytics(
     every: str, once: bool, select: tuple[str, ...], materialize_online: bool
 ) -> None:
+    from eventlake.dbt.runner import build_command
     from eventlake.lake import lock
-    from eventlake.ops.schedule import dbt_build_command, parse_interval, run_schedule
+    from eventlake.ops.schedule import parse_interval, run_schedule
     from eventlake.ops.supervisor import eventlake_command
 
     settings = Settings.from_env()
     code = run_schedule(
-        dbt_build_command(select),
+        build_command(select),
         parse_interval(every),
         once=once,
         lock_path=lock.lock_path(settings.lake_dir),

@@ -41,6 +41,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from eventlake.config import Settings, _int
+from eventlake.dbt.runner import run_dbt
 from eventlake.erasure import control, lakehouse_purge, suppression, topics
 from eventlake.erasure.control import CONFIRMED, PENDING, Confirmation
 from eventlake.erasure.lake_rewrite import LakeErasure, Subject, erase_from_lake
@@ -48,7 +49,6 @@ from eventlake.erasure.lakehouse_purge import LakehousePurge
 from eventlake.erasure.subjects import ErasureRequest, subject_hash
 from eventlake.exceptions import ErasureError
 from eventlake.lake.lock import maintenance_lock
-from eventlake.ops.schedule import DBT_FLAGS, dbt_executable
 
 log = logging.getLogger(__name__)
 
@@ -140,24 +140,14 @@ class Dbt:
     ) -> None:
         self.project_dir = project_dir
         self.target = target
-        self.env = dict(
-            os.environ,
-            **settings.dbt_env(),
-            EVENTLAKE_SUBJECT_HASH_KEY=settings.subject_hash_key,
-        )
+        self.env = dict(settings.dbt_env(), EVENTLAKE_SUBJECT_HASH_KEY=settings.subject_hash_key)
 
     def __call__(self, *args: str, check: bool = True) -> bool:
         return self.run(*args, check=check).returncode == 0
 
     def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         """The finished invocation (its stdout for `dbt show`); raises on failure if check."""
-        argv = [dbt_executable(), *args, *DBT_FLAGS]
-        if self.target is not None:
-            argv += ["--target", self.target]
-        log.info("dbt %s%s", " ".join(args[:2]), f" (target {self.target})" if self.target else "")
-        done = subprocess.run(
-            argv, cwd=self.project_dir, env=self.env, capture_output=True, text=True
-        )
+        done = run_dbt(*args, cwd=self.project_dir, env=self.env, target=self.target)
         if done.returncode != 0 and check:
             raise ErasureError(
                 f"dbt {' '.join(args[:2])} failed (exit {done.returncode}):\n"

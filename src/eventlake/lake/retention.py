@@ -33,10 +33,10 @@ from datetime import date, timedelta
 from pathlib import Path
 
 from eventlake.config import _int
+from eventlake.dbt.runner import dbt_command
 from eventlake.exceptions import ConfigError, LakeError
 from eventlake.lake import layout
 from eventlake.lake.layout import PARTITION_PREFIX
-from eventlake.ops.schedule import DBT_FLAGS, dbt_executable
 
 log = logging.getLogger(__name__)
 
@@ -223,14 +223,7 @@ def expire_partitions_command(
         "rollup_before_date": rollup_before_date.isoformat(),
         "dry_run": dry_run,
     }
-    return (
-        dbt_executable(),
-        "run-operation",
-        "expire_partitions",
-        "--args",
-        json.dumps(arguments),
-        *DBT_FLAGS,
-    )
+    return dbt_command("run-operation", "expire_partitions", "--args", json.dumps(arguments))
 
 
 def expire_lakehouse(

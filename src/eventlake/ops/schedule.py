@@ -18,10 +18,8 @@ import contextlib
 import logging
 import os
 import re
-import shutil
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -33,7 +31,6 @@ from eventlake.lake.lock import hold
 
 log = logging.getLogger(__name__)
 
-DBT_FLAGS = ("--profiles-dir", ".", "--project-dir", ".")
 _INTERVAL = re.compile(r"^\s*(\d+)\s*([smh])\s*$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600}
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -78,22 +75,6 @@ def parse_interval(text: str) -> float:
 def next_start(started: float, ended: float, every: float) -> float:
     """When the next run starts: an interval after the last start, but never before it ended."""
     return max(started + every, ended)
-
-
-def dbt_executable() -> str:
-    """dbt of this environment (next to the running Python), else the one on PATH."""
-    beside = Path(sys.executable).parent / "dbt"
-    if beside.is_file():
-        return str(beside)
-    found = shutil.which("dbt")
-    if found is None:
-        raise ConfigError(f"expected dbt next to {sys.executable} or on PATH, found neither")
-    return found
-
-
-def dbt_build_command(select: Sequence[str] = ()) -> tuple[str, ...]:
-    command = (dbt_executable(), "build", *DBT_FLAGS)
-    return (*command, "--select", *select) if select else command
 
 
 CRON_EXAMPLE = (
