@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from eventlake.config import Settings, _int
+from eventlake.config import Settings, env_int
 from eventlake.dbt.runner import run_dbt
 from eventlake.erasure import control, lakehouse_purge, suppression, topics
 from eventlake.erasure.control import CONFIRMED, PENDING, Confirmation
@@ -88,8 +88,8 @@ class ErasureConfig:
         env = os.environ if env is None else env
         stores = env.get("EVENTLAKE_ERASURE_STREAM_STORES")
         return cls(
-            window_days=_int(env, "EVENTLAKE_ERASURE_WINDOW_DAYS", cls.window_days),
-            topic_retention_hours=_int(
+            window_days=env_int(env, "EVENTLAKE_ERASURE_WINDOW_DAYS", cls.window_days),
+            topic_retention_hours=env_int(
                 env, "EVENTLAKE_TOPIC_RETENTION_HOURS", cls.topic_retention_hours
             ),
             stream_stores=(
@@ -98,7 +98,7 @@ class ErasureConfig:
                 else cls.stream_stores
             ),
             dbt_target=_target(env.get("EVENTLAKE_DBT_TARGET")),
-            cleanup_grace_seconds=_int(
+            cleanup_grace_seconds=env_int(
                 env, "EVENTLAKE_ERASURE_CLEANUP_GRACE_SECONDS", cls.cleanup_grace_seconds
             ),
         )

@@ -39,7 +39,7 @@ from pathlib import Path
 
 import duckdb
 
-from eventlake.config import _int
+from eventlake.config import env_int
 from eventlake.exceptions import ConfigError
 from eventlake.lake.lakehouse import ALIAS, PINNED_VERSION, connect
 from eventlake.lake.lock import maintenance_lock
@@ -73,10 +73,10 @@ class MaintenanceConfig:
     def from_env(cls, env: Mapping[str, str] | None = None) -> MaintenanceConfig:
         env = os.environ if env is None else env
         return cls(
-            snapshot_retention_days=_int(
+            snapshot_retention_days=env_int(
                 env, "EVENTLAKE_SNAPSHOT_RETENTION_DAYS", cls.snapshot_retention_days
             ),
-            cleanup_grace_hours=_int(
+            cleanup_grace_hours=env_int(
                 env, "EVENTLAKE_FILE_CLEANUP_GRACE_HOURS", cls.cleanup_grace_hours
             ),
         )

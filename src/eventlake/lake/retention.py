@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 
-from eventlake.config import _int
+from eventlake.config import env_int
 from eventlake.dbt.runner import dbt_command
 from eventlake.exceptions import ConfigError, LakeError
 from eventlake.lake import layout
@@ -70,8 +70,8 @@ class RetentionConfig:
     def from_env(cls, env: Mapping[str, str] | None = None) -> RetentionConfig:
         env = os.environ if env is None else env
         return cls(
-            keep_days=_int(env, "EVENTLAKE_KEEP_DAYS", cls.keep_days),
-            rollup_keep_days=_int(env, "EVENTLAKE_ROLLUP_KEEP_DAYS", cls.rollup_keep_days),
+            keep_days=env_int(env, "EVENTLAKE_KEEP_DAYS", cls.keep_days),
+            rollup_keep_days=env_int(env, "EVENTLAKE_ROLLUP_KEEP_DAYS", cls.rollup_keep_days),
             areas=SPARK_AREAS if env.get("EVENTLAKE_DBT_TARGET") == "spark" else AREAS,
         )
 

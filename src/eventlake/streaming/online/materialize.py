@@ -9,6 +9,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from eventlake.config import Settings
+from eventlake.erasure.subjects import subject_hash_sql
 from eventlake.lake.lakehouse import ALIAS, PUBLISHED_SCHEMA
 from eventlake.lake.maintenance import lakehouse_exists
 from eventlake.streaming.online.features import BATCH_SCHEMA, OnlineStore, StoreError
@@ -24,7 +25,8 @@ def read_user_features(connection: duckdb.DuckDBPyConnection, key: str) -> pa.Ta
     hash. `connection` has the lakehouse attached (eventlake.lake.lakehouse.connect)."""
     try:
         rows = connection.sql(
-            f"select sha256($key || user_id) as {HASH}, * from {TABLE}", params={"key": key}
+            f"select {subject_hash_sql('user_id')} as {HASH}, * from {TABLE}",
+            params={"key": key},
         ).to_arrow_table()
     except duckdb.Error as error:
         raise StoreError(f"cannot read {TABLE}: {error}") from None
