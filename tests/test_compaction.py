@@ -294,12 +294,12 @@ def test_a_merged_file_with_the_wrong_row_count_is_never_renamed_into_place(tmp_
     commit(tmp_path, 30)
     before = snapshot(tmp_path)
     plan = plan_compaction(tmp_path, BIG)
-    footer_rows = compaction._footer_rows
+    footer_rows = compaction.footer_rows
 
     def one_row_lost(path: Path) -> int:
         return footer_rows(path) - (path.name.endswith(layout.TMP_SUFFIX))
 
-    monkeypatch.setattr(compaction, "_footer_rows", one_row_lost)
+    monkeypatch.setattr(compaction, "footer_rows", one_row_lost)
     with pytest.raises(LakeError, match="expected 30 rows .* wrote 29; inputs kept"):
         apply_compaction(plan, BIG)
 

@@ -71,9 +71,7 @@ def loader_lake(cfg: GeneratorConfig, lake_dir: Path) -> None:
     limits = Limits(CLOCK, timedelta(days=1), timedelta(days=3650))
     decoded = loader.decoder.decode(batch, limits)
     assert not decoded.rejects
-    loader._assigned.add(0)
-    loader._append(0, 0, len(messages) - 1, decoded.table, [])
-    loader._flush(0)
+    loader.land(0, 0, len(messages) - 1, decoded.table)
 
 
 @pytest.fixture(scope="module")

@@ -369,6 +369,14 @@ class Loader:
         if decoded.table is not None:
             self.progress.events += decoded.table.num_rows
 
+    def land(self, partition: int, first: int, last: int, table: pa.Table) -> None:
+        """Write one decoded batch of `partition` (offsets first..last) to the lake and commit
+        it now, as a flush of the consumer loop would: for callers that hold the messages
+        without a broker (a reference lake built by the real loader code)."""
+        self._assigned.add(partition)
+        self._append(partition, first, last, table, [])
+        self._flush(partition)
+
     def _append(
         self,
         partition: int,

@@ -215,7 +215,8 @@ def _runs(
     yield run
 
 
-def _footer_rows(path: Path) -> int:
+def footer_rows(path: Path) -> int:
+    """Rows of a Parquet file, from its footer."""
     return pq.ParquetFile(path).metadata.num_rows
 
 
@@ -291,7 +292,7 @@ def plan_compaction(lake_dir: Path, config: CompactionConfig) -> CompactionPlan:
                     continue
                 name = layout.data_file_name(topic, partition, run[0].first, run[-1].last)
                 merges.append(
-                    Merge(tuple(run), folder / name, sum(_footer_rows(f.path) for f in run))
+                    Merge(tuple(run), folder / name, sum(footer_rows(f.path) for f in run))
                 )
     return CompactionPlan(
         lake_dir=lake_dir,
@@ -396,7 +397,7 @@ def write_merged(merge: Merge, row_group_size: int) -> int:
                     writer.write_table(pa.concat_tables(buffered), row_group_size=row_group_size)
             sink.flush()
             os.fsync(sink.fileno())
-        written = _footer_rows(tmp)
+        written = footer_rows(tmp)
         if written != merge.rows:
             raise LakeError(
                 f"expected {merge.rows} rows in the merge of {len(merge.inputs)} files into "
@@ -437,7 +438,7 @@ def apply_compaction(plan: CompactionPlan, config: CompactionConfig) -> Compacti
     for folder in touched:
         layout.fsync_dir(folder)
     for merge in plan.merges:
-        rows = sum(_footer_rows(f.path) for f in merge.inputs)
+        rows = sum(footer_rows(f.path) for f in merge.inputs)
         if rows != merge.rows:
             raise LakeError(
                 f"expected the inputs of {merge.output.name} to hold {merge.rows} rows as planned, "
