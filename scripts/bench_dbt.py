@@ -60,7 +60,7 @@ from eventlake.config import LoaderConfig
 from eventlake.dbt import runner
 from eventlake.ingest.loader import BLOOM_FILTER_COLUMNS, SORT_KEYS
 from eventlake.lake import lakehouse, layout
-from eventlake.simulate.generator import GeneratorConfig
+from eventlake.simulate.config import GeneratorConfig
 from eventlake.simulate.lake_writer import write_raw_lake
 
 REPO = Path(__file__).resolve().parents[1]

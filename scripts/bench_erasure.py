@@ -45,7 +45,7 @@ import duckdb
 from eventlake.config import Settings
 from eventlake.erasure.lake_rewrite import LakeErasure, Subject, erase_from_lake
 from eventlake.erasure.subjects import subject_hash
-from eventlake.simulate.generator import GeneratorConfig
+from eventlake.simulate.config import GeneratorConfig
 from eventlake.simulate.lake_writer import write_raw_lake
 
 START = dt.date(2025, 1, 1)

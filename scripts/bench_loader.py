@@ -26,7 +26,8 @@ from confluent_kafka import Consumer, KafkaError
 from eventlake.config import LoaderConfig, Settings
 from eventlake.ingest.kafka import consumer_config, ensure_topics
 from eventlake.ops.broker import LocalBroker
-from eventlake.simulate.generator import GeneratorConfig, produce
+from eventlake.simulate.config import GeneratorConfig
+from eventlake.simulate.produce import produce
 
 
 def _free_port() -> int:

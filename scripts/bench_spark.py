@@ -28,7 +28,7 @@ from bench_dbt import run_dbt as dbt
 
 from eventlake.erasure.lake_rewrite import Subject, erase_from_lake
 from eventlake.erasure.subjects import subject_hash
-from eventlake.simulate.generator import GeneratorConfig
+from eventlake.simulate.config import GeneratorConfig
 from eventlake.simulate.lake_writer import write_raw_lake
 
 SELECTION = ["+fct_events", "agg_events_daily", "user_features"]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from eventlake.simulate.generator import GeneratorConfig
+from eventlake.simulate.config import GeneratorConfig
 from eventlake.simulate.lake_writer import write_raw_lake
 from tests.dbt_support import dbt, file_identities, query
 

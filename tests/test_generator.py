@@ -13,16 +13,11 @@ import pytest
 
 from eventlake.exceptions import ConfigError, EventlakeError
 from eventlake.ingest.contract import RESERVED_NAMES, load_contract
-from eventlake.simulate.generator import (
-    EVENT_TYPES,
-    MALFORMED_KINDS,
-    GeneratorConfig,
-    GroundTruth,
-    Message,
-    generate,
-    generate_with_truth,
-    ground_truth,
-)
+from eventlake.simulate.config import GeneratorConfig
+from eventlake.simulate.malformed import MALFORMED_KINDS
+from eventlake.simulate.sessions import Message, generate, generate_with_truth, ground_truth
+from eventlake.simulate.truth import GroundTruth
+from eventlake.simulate.vocabulary import EVENT_TYPES
 
 START = date(2025, 3, 1)
 CONTRACT = load_contract()

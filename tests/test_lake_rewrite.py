@@ -26,7 +26,7 @@ from eventlake.erasure.subjects import subject_hash
 from eventlake.ingest.dlq import Reject, quarantine_table
 from eventlake.ingest.loader import BLOOM_FILTER_COLUMNS, SORT_KEYS
 from eventlake.lake import layout
-from eventlake.simulate.generator import GeneratorConfig
+from eventlake.simulate.config import GeneratorConfig
 from eventlake.simulate.lake_writer import write_raw_lake
 
 KEY = Settings().subject_hash_key

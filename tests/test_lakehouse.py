@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from eventlake.lake.lakehouse import connect
-from eventlake.simulate.generator import GeneratorConfig
+from eventlake.simulate.config import GeneratorConfig
 from eventlake.simulate.lake_writer import write_raw_lake
 from tests.dbt_support import dbt, file_identities, query
 

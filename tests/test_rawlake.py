@@ -15,8 +15,9 @@ from eventlake.config import LoaderConfig, Settings
 from eventlake.exceptions import ConfigError, LakeError
 from eventlake.ingest.decode import Limits, RawBatch
 from eventlake.lake import layout
-from eventlake.simulate.generator import GeneratorConfig, generate, ground_truth
+from eventlake.simulate.config import GeneratorConfig
 from eventlake.simulate.lake_writer import lake_state, raw_schema, write_raw_lake
+from eventlake.simulate.sessions import generate, ground_truth
 
 TOPIC = "events"
 START = date(2025, 3, 1)

@@ -271,7 +271,7 @@ def test_the_follow_up_runs_only_after_a_successful_build(tmp_path, build_code, 
 def test_one_scheduled_build_publishes_and_loads_the_online_store(tmp_path):
     """`run-analytics --once --materialize-online` on a real lake: dbt builds into the lakehouse
     named by the settings, publishes, and the online store gets the published user_features."""
-    from eventlake.simulate.generator import GeneratorConfig
+    from eventlake.simulate.config import GeneratorConfig
     from eventlake.simulate.lake_writer import write_raw_lake
     from tests.dbt_support import REPO, query
 

@@ -92,7 +92,8 @@ def generate(
     truth: str | None,
 ) -> None:
     """Produce realistic synthetic traffic to the events topic."""
-    from eventlake.simulate.generator import GeneratorConfig, produce
+    from eventlake.simulate.config import GeneratorConfig
+    from eventlake.simulate.produce import produce
 
     settings = Settings.from_env()
     config = GeneratorConfig(
@@ -146,7 +147,7 @@ def generate_lake(
     """Write generated events straight into <lake>/raw/events, bypassing Kafka (benchmarks)."""
     import time
 
-    from eventlake.simulate.generator import GeneratorConfig
+    from eventlake.simulate.config import GeneratorConfig
     from eventlake.simulate.lake_writer import write_raw_lake
 
     settings = Settings.from_env()

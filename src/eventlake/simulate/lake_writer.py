@@ -1,7 +1,7 @@
 """Generated events written straight into the raw lake, bypassing Kafka, for big benchmarks.
 
-``write_raw_lake`` draws the generator's valid events (the same per-chunk ``_Events`` columns,
-so the same distributions, ids and ground truth as ``generator.ground_truth``) and builds the
+``write_raw_lake`` draws the generator's valid events (the same per-chunk ``Events`` columns,
+so the same distributions, ids and ground truth as ``sessions.ground_truth``) and builds the
 Arrow tables the loader would have landed, in its exact schema: the contract's columns typed as
 the decoder types them (decimal(18,2) price, UTC microsecond event_time), then _topic,
 _partition, _offset and _ingested_at. No JSON is rendered or parsed.
@@ -48,19 +48,17 @@ from eventlake.exceptions import ConfigError, LakeError
 from eventlake.ingest.contract import EVENT_TIME_TYPE, PRICE_TYPE, load_contract
 from eventlake.ingest.loader import BLOOM_FILTER_COLUMNS, SORT_KEYS
 from eventlake.lake import layout
-from eventlake.simulate.generator import (
+from eventlake.simulate.config import GeneratorConfig
+from eventlake.simulate.seeding import seeded_rng
+from eventlake.simulate.sessions import Events, Run
+from eventlake.simulate.truth import GroundTruth, Tally
+from eventlake.simulate.vocabulary import (
     COUNTRIES,
     COUPONS,
     DAY_MS,
     DEVICES,
     EVENT_TYPES,
     REFERRERS,
-    GeneratorConfig,
-    GroundTruth,
-    _Events,
-    _rng,
-    _Run,
-    _Tally,
 )
 
 log = logging.getLogger(__name__)
@@ -137,7 +135,7 @@ def _pick(values: pa.Array, index: np.ndarray) -> pa.Array:
 class _Lookups:
     """Per product, per user and per code: the Arrow values rows point into."""
 
-    def __init__(self, run: _Run, partitions: int) -> None:
+    def __init__(self, run: Run, partitions: int) -> None:
         products = [orjson.loads(f"{{{f}}}") for f in run.catalogue.fragments]
         self.product = {
             name: pa.array([p[name] for p in products], pa.string())
@@ -187,7 +185,7 @@ class _Rows:
         return _Rows(*(np.concatenate(column) for column in columns))
 
 
-def _rows(run: _Run, k: int, ev: _Events) -> _Rows:
+def _rows(run: Run, k: int, ev: Events) -> _Rows:
     units, scale = run.price_units(ev)
     return _Rows(
         time_ms=ev.time_ms,
@@ -441,10 +439,10 @@ def write_raw_lake(
         )
 
     started = time.perf_counter()
-    run = _Run(config, number_base=state.messages)
+    run = Run(config, number_base=state.messages)
     lookups = _Lookups(run, partitions)
     truth = GroundTruth()
-    tally = _Tally(run, truth)
+    tally = Tally(run, truth)
     writer = _Writer(
         lake_dir,
         topic,
@@ -463,7 +461,7 @@ def write_raw_lake(
             ev = run.events(k)
             tally.add_events(ev, run.users)
             rows = _rows(run, k, ev)
-            held, _emit_ms, target = run.late_plan(k, ev, _rng(config.seed, k, 2))
+            held, _emit_ms, target = run.late_plan(k, ev, seeded_rng(config.seed, k, 2))
             late += len(held)
             for t in np.unique(target).tolist():
                 pending.setdefault(t, []).append(rows.take(held[target == t]))
