@@ -11,7 +11,7 @@ DBT_FLAGS := --profiles-dir . --project-dir .
 DEMO_EVENTS ?= 1000000
 DEMO_DAYS ?= 14
 
-.PHONY: install demo test test-spark lint format bench bench-dbt bench-erasure bench-spark bench-streaming docs clean
+.PHONY: install demo test test-fast test-spark lint format bench bench-dbt bench-erasure bench-spark bench-streaming docs clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,6 +34,17 @@ format: install
 
 test: lint
 	$(BIN)/python -m pytest -m "not spark" --durations=10
+
+# The inner loop, a few minutes at most: the tests that need no server and are not slow
+# (markers in pyproject.toml; conftest applies broker, redis and postgres from the fixtures),
+# then dbt's unit tests, built empty in a scratch lake and catalog.
+FAST_MARKERS := not broker and not redis and not postgres and not spark and not slow
+test-fast: install
+	$(BIN)/python -m pytest -m "$(FAST_MARKERS)" -q --durations=5
+	work=$$(mktemp -d) && trap 'rm -rf "$$work"' EXIT && \
+	EVENTLAKE_LAKE_DIR=$$work/lake EVENTLAKE_CATALOG=sqlite:$$work/lakehouse.sqlite \
+	DBT_TARGET_PATH=$$work/target DBT_LOG_PATH=$$work/logs \
+	$(DBT) build --empty --select "+test_type:unit" --exclude "test_type:data" $(DBT_FLAGS)
 
 # The same dbt project on Spark (dbt-spark, local pyspark, Java 17): parity with DuckDB.
 $(SPARK_STAMP): $(STAMP)

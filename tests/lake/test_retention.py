@@ -30,7 +30,7 @@ from eventlake.lake.retention import (
     plan_retention,
 )
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 TODAY = date(2026, 11, 29)
 FIRST_KEPT = date(2024, 11, 29)  # TODAY - 730 days
 DAYS = [FIRST_KEPT + timedelta(days=n) for n in (-3, -2, -1, 0, 1)]

@@ -33,7 +33,7 @@ from eventlake.lake.retention import SPARK_AREAS, RetentionConfig, apply_retenti
 
 pytestmark = [pytest.mark.slow, pytest.mark.spark]
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 SELECTION = [
     "+fct_events",

@@ -25,7 +25,7 @@ from eventlake.streaming.online.materialize import load_user_features
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 KEY = "test-key"
-MODELS_YML = Path(__file__).parents[1] / "models/marts/personalization/_personalization__models.yml"
+MODELS_YML = Path(__file__).parents[2] / "models/marts/personalization/_personalization__models.yml"
 
 
 @dataclass(frozen=True)
@@ -195,6 +195,7 @@ def test_sqlite_file_is_in_wal_mode(tmp_path: Path) -> None:
     assert sqlite3.connect(path).execute("pragma journal_mode").fetchone() == ("wal",)
 
 
+@pytest.mark.redis
 def test_expired_buckets_are_dropped(clock: Clock, tmp_path: Path) -> None:
     """Buckets that no window can count are gone: SQLite prunes, Redis keys expire."""
     old, fresh = clock.ago(hours=25), clock.ago(minutes=30)
@@ -229,6 +230,7 @@ def test_expired_buckets_are_dropped(clock: Clock, tmp_path: Path) -> None:
         client.close()
 
 
+@pytest.mark.redis
 def test_redis_erase_finds_every_bucket_key_without_an_index(clock: Clock) -> None:
     """Bucket keys are derived from the clock on erase: past, present and future-dated ones
     all go, and nothing is written beyond the horizon erase() covers."""

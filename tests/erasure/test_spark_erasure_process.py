@@ -23,9 +23,9 @@ from eventlake.erasure.orchestrator import ErasureConfig, process
 from eventlake.erasure.subjects import ErasureRequest, subject_hash
 from eventlake.erasure.topics import publish_requests
 from eventlake.ingest.loader import Loader
+from tests.dbt.test_spark_parity import SELECTION
 from tests.dbt_support import REPO, query
 from tests.support import events, produce
-from tests.test_spark_parity import SELECTION
 
 pytestmark = [pytest.mark.slow, pytest.mark.spark, pytest.mark.broker]
 
