@@ -11,13 +11,13 @@ DBT_FLAGS := --profiles-dir . --project-dir .
 DEMO_EVENTS ?= 1000000
 DEMO_DAYS ?= 14
 
-.PHONY: install demo test test-spark lint format bench bench-dbt bench-erasure bench-spark bench-streaming docs clean
+.PHONY: install demo test test-fast test-spark lint format bench bench-dbt bench-erasure bench-spark bench-streaming docs clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	$(BIN)/python -m eventlake.lakehouse
+	$(BIN)/python -m eventlake.lake.lakehouse
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 
@@ -35,6 +35,17 @@ format: install
 test: lint
 	$(BIN)/python -m pytest -m "not spark" --durations=10
 
+# The inner loop, a few minutes at most: the tests that need no server and are not slow
+# (markers in pyproject.toml; conftest applies broker, redis and postgres from the fixtures),
+# then dbt's unit tests, built empty in a scratch lake and catalog.
+FAST_MARKERS := not broker and not redis and not postgres and not spark and not slow
+test-fast: install
+	$(BIN)/python -m pytest -m "$(FAST_MARKERS)" -q --durations=5
+	work=$$(mktemp -d) && trap 'rm -rf "$$work"' EXIT && \
+	EVENTLAKE_LAKE_DIR=$$work/lake EVENTLAKE_CATALOG=sqlite:$$work/lakehouse.sqlite \
+	DBT_TARGET_PATH=$$work/target DBT_LOG_PATH=$$work/logs \
+	$(DBT) build --empty --select "+test_type:unit" --exclude "test_type:data" $(DBT_FLAGS)
+
 # The same dbt project on Spark (dbt-spark, local pyspark, Java 17): parity with DuckDB.
 $(SPARK_STAMP): $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[dev,spark]'
@@ -44,9 +55,9 @@ test-spark: $(SPARK_STAMP)
 	$(BIN)/python -m pytest -m spark --durations=5
 
 # The main job end to end on the embedded defaults (./lake, the SQLite catalog ./lakehouse.sqlite,
-# 127.0.0.1:9092): no server. The demo owns those defaults, whatever the environment says: it
-# starts from an empty lake and lakehouse each time (the broker keeps topics in memory, so old
-# checkpoints would not match).
+# 127.0.0.1:9092): no server. The demo owns those defaults, whatever the environment says; the
+# steps are scripts/demo.sh, which starts from an empty lake and lakehouse and stops the broker
+# on any exit.
 demo: export KAFKA_BOOTSTRAP_SERVERS := 127.0.0.1:9092
 demo: export EVENTLAKE_TOPIC := events
 demo: export EVENTLAKE_DLQ_TOPIC := events-dlq
@@ -56,35 +67,7 @@ demo: export EVENTLAKE_ONLINE_BACKEND := sqlite
 demo: export EVENTLAKE_ONLINE_PATH := online.sqlite
 demo: export EVENTLAKE_FRAUD_PATH := fraud.sqlite
 demo: install
-	rm -rf lake lakehouse.sqlite* online.sqlite* fraud.sqlite*
-	$(BIN)/eventlake broker start
-	$(BIN)/eventlake generate --events $(DEMO_EVENTS) --days $(DEMO_DAYS)
-	$(BIN)/python scripts/demo_fraud_burst.py
-	@echo "--- the lake loader and the two streaming consumers read the same topic"
-	$(BIN)/eventlake load --once
-	$(BIN)/eventlake stream online --once
-	$(BIN)/eventlake stream fraud --once
-	$(DBT) build $(DBT_FLAGS)
-	$(BIN)/eventlake features materialize
-	$(BIN)/eventlake summary
-	@echo "--- fraud store: the newest flags"
-	$(BIN)/eventlake fraud flags --limit 5
-	@echo "--- analysts: eventlake sql, read-only on the published build"
-	$(BIN)/eventlake sql -c "select event_date, sum(events) as events, sum(revenue) as revenue \
-		from agg_events_daily group by 1 order by 1 desc limit 3"
-	@echo "--- online store, then erasure: the most active user of the last day"
-	set -o pipefail; \
-	user=$$($(BIN)/eventlake sql --format csv -c \
-		"select user_id from dim_user_features order by events_1d desc, user_id limit 1" \
-		| tail -n +2) && \
-	$(BIN)/eventlake features get --user-id $$user && \
-	$(BIN)/eventlake erase --request-id demo-erasure-1 --user-id $$user && \
-	$(BIN)/eventlake stream online --once && \
-	$(BIN)/eventlake stream fraud --once && \
-	$(BIN)/eventlake erasure process && \
-	$(BIN)/eventlake erasure status && \
-	! $(BIN)/eventlake features get --user-id $$user
-	$(BIN)/eventlake broker stop
+	BIN=$(BIN) DEMO_EVENTS=$(DEMO_EVENTS) DEMO_DAYS=$(DEMO_DAYS) scripts/demo.sh
 
 bench: install
 	$(BIN)/python scripts/bench_loader.py

@@ -56,14 +56,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from eventlake import lake, lakehouse
 from eventlake.config import LoaderConfig
-from eventlake.generator import GeneratorConfig
-from eventlake.loader import BLOOM_FILTER_COLUMNS, SORT_KEYS
-from eventlake.rawlake import write_raw_lake
+from eventlake.dbt import runner
+from eventlake.ingest.loader import BLOOM_FILTER_COLUMNS, SORT_KEYS
+from eventlake.lake import lakehouse, layout
+from eventlake.simulate.config import GeneratorConfig
+from eventlake.simulate.lake_writer import write_raw_lake
 
 REPO = Path(__file__).resolve().parents[1]
-DBT = Path(sys.executable).parent / "dbt"
 START = dt.date(2025, 1, 1)
 TOPIC = "events"
 PARTS = ("incremental", "queries", "dashboard", "hot", "intraday", "scale")
@@ -73,7 +73,7 @@ EVENTS = "events"
 FACTS_FOLDER = Path("curated/build/fct_events")
 """Where the lake keeps fct_events' files (the bytes a query is measured against)."""
 CONNECT = """
-from eventlake import lakehouse
+from eventlake.lake import lakehouse
 connection = lakehouse.connect(f"sqlite:{work}/lakehouse.sqlite", f"{work}/lake", read_only=True)
 """
 """Python run by the probe and reader processes: a read-only `connection` to `work`'s lake."""
@@ -86,13 +86,7 @@ def run_dbt(work: Path, *args: str) -> tuple[float, dict[str, float]]:
     """
     work.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    done = subprocess.run(
-        [str(DBT), *args, "--profiles-dir", str(REPO), "--project-dir", str(REPO)],
-        cwd=work,
-        env=dbt_env(work),
-        capture_output=True,
-        text=True,
-    )
+    done = runner.run_dbt(*args, cwd=work, env=dbt_env(work), project_dir=REPO)
     wall = time.perf_counter() - started
     if done.returncode != 0:
         sys.exit(f"dbt {' '.join(args[:2])} failed:\n{done.stdout[-4000:]}")
@@ -154,7 +148,7 @@ def add_day(work: Path, per_day: int, seed: int) -> None:
 
 
 def last_date(work: Path) -> dt.date:
-    folders = (work / "lake" / lake.RAW_EVENTS).glob("event_date=*")
+    folders = (work / "lake" / layout.RAW_EVENTS).glob("event_date=*")
     return max(dt.date.fromisoformat(path.name.split("=", 1)[1]) for path in folders)
 
 
@@ -163,7 +157,7 @@ def add_batch(work: Path, day: dt.date, events: int, salt: str) -> None:
     partition, offsets after the checkpoints, which move past them): the day's newest `events`
     events again under new event ids, so the batch spans the day's last minutes."""
     lake_dir = work / "lake"
-    folder = lake.event_date_dir(lake_dir, day)
+    folder = layout.event_date_dir(lake_dir, day)
     files = sorted(str(path) for path in folder.glob(f"{TOPIC}+*.parquet"))
     schema = pq.read_schema(files[0])
     with duckdb.connect() as connection:
@@ -179,15 +173,15 @@ def add_batch(work: Path, day: dt.date, events: int, salt: str) -> None:
     for partition in sorted(set(batch.column("_partition").to_pylist())):
         rows = batch.filter(pc.equal(batch.column("_partition"), partition))
         rows = rows.sort_by(SORT_KEYS)
-        first = lake.read_checkpoint(lake_dir, TOPIC, partition).next_offset or 0
+        first = layout.read_checkpoint(lake_dir, TOPIC, partition).next_offset or 0
         offsets = pa.array(range(first, first + rows.num_rows), pa.int64())
         rows = rows.set_column(rows.schema.get_field_index("_offset"), "_offset", offsets)
         ingested = pa.array([now] * rows.num_rows, schema.field("_ingested_at").type)
         rows = rows.set_column(
             rows.schema.get_field_index("_ingested_at"), "_ingested_at", ingested
         )
-        name = lake.data_file_name(TOPIC, partition, first, first + rows.num_rows - 1)
-        lake.write_parquet_atomic(
+        name = layout.data_file_name(TOPIC, partition, first, first + rows.num_rows - 1)
+        layout.write_parquet_atomic(
             rows,
             folder / name,
             row_group_size=LoaderConfig.row_group_size,
@@ -195,7 +189,9 @@ def add_batch(work: Path, day: dt.date, events: int, salt: str) -> None:
             presorted=True,
             bloom_filter_columns=BLOOM_FILTER_COLUMNS,
         )
-        lake.write_checkpoint(lake_dir, TOPIC, partition, lake.Checkpoint(first + rows.num_rows))
+        layout.write_checkpoint(
+            lake_dir, TOPIC, partition, layout.Checkpoint(first + rows.num_rows)
+        )
 
 
 def folder_bytes(folder: Path) -> tuple[int, int]:

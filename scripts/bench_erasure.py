@@ -45,8 +45,8 @@ import duckdb
 from eventlake.config import Settings
 from eventlake.erasure.lake_rewrite import LakeErasure, Subject, erase_from_lake
 from eventlake.erasure.subjects import subject_hash
-from eventlake.generator import GeneratorConfig
-from eventlake.rawlake import write_raw_lake
+from eventlake.simulate.config import GeneratorConfig
+from eventlake.simulate.lake_writer import write_raw_lake
 
 START = dt.date(2025, 1, 1)
 KEY = Settings().subject_hash_key
@@ -121,10 +121,10 @@ def orchestrated(
     import socket
     import statistics
 
-    from eventlake.broker import LocalBroker
     from eventlake.erasure.orchestrator import Dbt, ErasureConfig, process
     from eventlake.erasure.subjects import ErasureRequest
     from eventlake.erasure.topics import publish_requests
+    from eventlake.ops.broker import LocalBroker
 
     repo = Path(__file__).resolve().parents[1]
     os.environ["DBT_TARGET_PATH"] = str(runs / "target")

@@ -23,10 +23,11 @@ from pathlib import Path
 
 from confluent_kafka import Consumer, KafkaError
 
-from eventlake.broker import LocalBroker
 from eventlake.config import LoaderConfig, Settings
-from eventlake.generator import GeneratorConfig, produce
-from eventlake.kafka import consumer_config, ensure_topics
+from eventlake.ingest.kafka import consumer_config, ensure_topics
+from eventlake.ops.broker import LocalBroker
+from eventlake.simulate.config import GeneratorConfig
+from eventlake.simulate.produce import produce
 
 
 def _free_port() -> int:
@@ -70,7 +71,7 @@ def raw_consume(settings: Settings, partitions: int, results: multiprocessing.Qu
 
 
 def load(settings: Settings, results: multiprocessing.Queue) -> None:
-    from eventlake.loader import Loader
+    from eventlake.ingest.loader import Loader
 
     progress = Loader(settings, LoaderConfig.from_env(), progress_every=3600).run(once=True)
     results.put(

@@ -28,8 +28,8 @@ from bench_dbt import run_dbt as dbt
 
 from eventlake.erasure.lake_rewrite import Subject, erase_from_lake
 from eventlake.erasure.subjects import subject_hash
-from eventlake.generator import GeneratorConfig
-from eventlake.rawlake import write_raw_lake
+from eventlake.simulate.config import GeneratorConfig
+from eventlake.simulate.lake_writer import write_raw_lake
 
 SELECTION = ["+fct_events", "agg_events_daily", "dim_user_features"]
 KEY = "eventlake-dev-key"

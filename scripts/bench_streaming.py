@@ -35,11 +35,11 @@ import orjson
 import redis
 from confluent_kafka import Producer
 
-from eventlake import kafka
-from eventlake.broker import LocalBroker
 from eventlake.config import LoaderConfig, Settings
 from eventlake.erasure.topics import ensure_erasure_topics
-from eventlake.kafka import ensure_topics, producer_config
+from eventlake.ingest import kafka
+from eventlake.ingest.kafka import ensure_topics, producer_config
+from eventlake.ops.broker import LocalBroker
 from eventlake.streaming.config import FraudConfig, OnlineConfig
 from eventlake.streaming.consumer import StreamConsumer
 from eventlake.streaming.fraud import FraudStore

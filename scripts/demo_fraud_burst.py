@@ -14,8 +14,8 @@ from datetime import UTC, datetime, timedelta
 import orjson
 from confluent_kafka import Producer
 
-from eventlake import kafka
 from eventlake.config import Settings
+from eventlake.ingest import kafka
 
 
 def burst(user_id: str, now: datetime) -> list[bytes]:

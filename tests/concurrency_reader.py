@@ -1,4 +1,4 @@
-"""A reader process of tests/test_concurrency.py: a dashboard or an analyst querying the
+"""A reader process of tests/lake/test_concurrency.py: a dashboard or an analyst querying the
 lakehouse read-only in a loop while builds and maintenance run beside it.
 
     python -m tests.concurrency_reader KIND CATALOG LAKE OUT [--reconnect]
@@ -22,7 +22,7 @@ from pathlib import Path
 
 import duckdb
 
-from eventlake.lakehouse import connect
+from eventlake.lake.lakehouse import connect
 
 # Facts of the last 7 days (newest date included) per date and type, beside the daily rollup
 # of the same dates and types.

@@ -1,4 +1,5 @@
-"""Fixtures: a real Kafka-protocol broker on loopback, unique topics, a lake per test."""
+"""Fixtures: a real Kafka-protocol broker on loopback, unique topics, a lake per test; and the
+markers of what a test needs, applied from the fixtures and parameters it uses."""
 
 from __future__ import annotations
 
@@ -9,9 +10,25 @@ from pathlib import Path
 
 import pytest
 
-from eventlake.broker import LocalBroker
 from eventlake.config import LoaderConfig, Settings
-from eventlake.kafka import ensure_topics
+from eventlake.ingest.kafka import ensure_topics
+from eventlake.ops.broker import LocalBroker
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """broker: the test uses the broker fixture (directly or through another fixture);
+    postgres: the PostgreSQL catalog fixture or a "postgres" parameter; redis: a "redis"
+    parameter (a test opening Redis itself carries the mark in its file)."""
+    for item in items:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        callspec = getattr(item, "callspec", None)
+        params = {v for v in callspec.params.values() if isinstance(v, str)} if callspec else set()
+        if "bootstrap" in fixtures:
+            item.add_marker(pytest.mark.broker)
+        if "postgres_catalog" in fixtures or "postgres" in params:
+            item.add_marker(pytest.mark.postgres)
+        if "redis" in params:
+            item.add_marker(pytest.mark.redis)
 
 
 def free_port() -> int:

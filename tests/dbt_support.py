@@ -3,15 +3,12 @@ own. `catalog` is an EVENTLAKE_CATALOG string (sqlite:<path> or postgres:<libpq 
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
-from eventlake.lakehouse import connect
+from eventlake.dbt.runner import PROJECT_DIR, run_dbt
+from eventlake.lake.lakehouse import connect
 
-REPO = Path(__file__).resolve().parents[1]
-DBT = Path(sys.executable).parent / "dbt"
+REPO = PROJECT_DIR
 
 
 def dbt(lake: Path, catalog: str, *args: str, check: bool = True) -> str:
@@ -19,20 +16,12 @@ def dbt(lake: Path, catalog: str, *args: str, check: bool = True) -> str:
     logs go beside the lake."""
     work = lake.parent
     env = dict(
-        os.environ,
         EVENTLAKE_LAKE_DIR=str(lake),
         EVENTLAKE_CATALOG=catalog,
         DBT_TARGET_PATH=str(work / "target"),
         DBT_LOG_PATH=str(work / "logs"),
     )
-    done = subprocess.run(
-        [str(DBT), *args, "--profiles-dir", ".", "--project-dir", "."],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    done = run_dbt(*args, cwd=REPO, env=env, timeout=600)
     if check:
         assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
     return done.stdout

@@ -12,9 +12,9 @@ from datetime import UTC, datetime, timedelta
 import orjson
 from confluent_kafka import Consumer, Producer
 
-from eventlake import kafka
 from eventlake.config import Settings
-from eventlake.kafka import consumer_config, producer_config
+from eventlake.ingest import kafka
+from eventlake.ingest.kafka import consumer_config, producer_config
 
 
 def event(number: int, *, days_ago: int = 1, **fields: object) -> tuple[bytes, bytes]:

@@ -6,7 +6,7 @@
     control.erasure_requests.
 -#}
 {% macro erasure_subjects_table(request_ids, pass_id) -%}
-    {%- set id_pattern = '^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$' -%}
+    {%- set id_pattern = request_id_pattern() -%}
     {%- if request_ids is string or request_ids is not iterable
         or request_ids | length == 0 -%}
         {{ exceptions.raise_compiler_error(

@@ -1,5 +1,5 @@
 {% macro record_erasure_requests(requests, window_days=30) -%}
-    {%- set id_pattern = '^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$' -%}
+    {%- set id_pattern = request_id_pattern() -%}
     {%- set hash_pattern = '^[0-9a-f]{64}$' -%}
     {%- if requests is string or requests is not iterable
         or requests | length == 0 -%}

@@ -8,10 +8,22 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from eventlake.exceptions import ConfigError
-from eventlake.lakehouse import DEFAULT_CATALOG, catalog_from_env, connect
+from eventlake.lake.lakehouse import DEFAULT_CATALOG, catalog_from_env, connect
 
 
-def _int(env: Mapping[str, str], name: str, default: int) -> int:
+def env_str(env: Mapping[str, str], name: str, default: str) -> str:
+    """`name` from `env`, or `default` when unset or empty."""
+    return env.get(name) or default
+
+
+def env_path(env: Mapping[str, str], name: str, default: Path) -> Path:
+    """`name` from `env` as a path, or `default` when unset or empty."""
+    return Path(env.get(name) or default)
+
+
+def env_int(env: Mapping[str, str], name: str, default: int) -> int:
+    """`name` from `env` as a whole number of zero or more, or `default` when unset or empty;
+    ConfigError otherwise."""
     raw = env.get(name)
     if raw is None or raw == "":
         return default
@@ -41,7 +53,7 @@ class Settings:
     files) and the loader checkpoints."""
     catalog: str = DEFAULT_CATALOG
     """EVENTLAKE_CATALOG: the DuckLake catalog dbt builds into, `sqlite:<path>` (embedded, the
-    default) or `postgres:<libpq string>` (production); see eventlake.lakehouse."""
+    default) or `postgres:<libpq string>` (production); see eventlake.lake.lakehouse."""
     erasure_topic: str = "erasure-requests"
     """EVENTLAKE_ERASURE_TOPIC: right-to-erasure requests, {request_id, user_id, requested_at}."""
     confirmation_topic: str = "erasure-confirmations"
@@ -51,7 +63,7 @@ class Settings:
     same variable); the default is for the demo and the tests only."""
 
     def connect(self, *, read_only: bool = False):
-        """A DuckDB connection with the lakehouse attached (eventlake.lakehouse.connect)."""
+        """A DuckDB connection with the lakehouse attached (eventlake.lake.lakehouse.connect)."""
         return connect(self.catalog, self.lake_dir, read_only=read_only)
 
     def dbt_env(self) -> dict[str, str]:
@@ -62,15 +74,15 @@ class Settings:
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
         return cls(
-            bootstrap_servers=env.get("KAFKA_BOOTSTRAP_SERVERS") or cls.bootstrap_servers,
-            topic=env.get("EVENTLAKE_TOPIC") or cls.topic,
-            dlq_topic=env.get("EVENTLAKE_DLQ_TOPIC") or cls.dlq_topic,
-            group_id=env.get("EVENTLAKE_GROUP_ID") or cls.group_id,
-            lake_dir=Path(env.get("EVENTLAKE_LAKE_DIR") or cls.lake_dir),
+            bootstrap_servers=env_str(env, "KAFKA_BOOTSTRAP_SERVERS", cls.bootstrap_servers),
+            topic=env_str(env, "EVENTLAKE_TOPIC", cls.topic),
+            dlq_topic=env_str(env, "EVENTLAKE_DLQ_TOPIC", cls.dlq_topic),
+            group_id=env_str(env, "EVENTLAKE_GROUP_ID", cls.group_id),
+            lake_dir=env_path(env, "EVENTLAKE_LAKE_DIR", cls.lake_dir),
             catalog=catalog_from_env(env),
-            erasure_topic=env.get("EVENTLAKE_ERASURE_TOPIC") or cls.erasure_topic,
-            confirmation_topic=env.get("EVENTLAKE_CONFIRMATION_TOPIC") or cls.confirmation_topic,
-            subject_hash_key=env.get("EVENTLAKE_SUBJECT_HASH_KEY") or cls.subject_hash_key,
+            erasure_topic=env_str(env, "EVENTLAKE_ERASURE_TOPIC", cls.erasure_topic),
+            confirmation_topic=env_str(env, "EVENTLAKE_CONFIRMATION_TOPIC", cls.confirmation_topic),
+            subject_hash_key=env_str(env, "EVENTLAKE_SUBJECT_HASH_KEY", cls.subject_hash_key),
         )
 
 
@@ -103,14 +115,14 @@ class LoaderConfig:
     def from_env(cls, env: Mapping[str, str] | None = None) -> LoaderConfig:
         env = os.environ if env is None else env
         return cls(
-            batch_size=_int(env, "EVENTLAKE_BATCH_SIZE", cls.batch_size),
-            rotate_records=_int(env, "EVENTLAKE_ROTATE_RECORDS", cls.rotate_records),
-            rotate_bytes=_int(env, "EVENTLAKE_ROTATE_BYTES", cls.rotate_bytes),
-            rotate_seconds=_int(env, "EVENTLAKE_ROTATE_SECONDS", cls.rotate_seconds),
-            max_buffer_bytes=_int(env, "EVENTLAKE_MAX_BUFFER_BYTES", cls.max_buffer_bytes),
-            max_message_bytes=_int(env, "EVENTLAKE_MAX_MESSAGE_BYTES", cls.max_message_bytes),
-            max_future_seconds=_int(env, "EVENTLAKE_MAX_FUTURE_SECONDS", cls.max_future_seconds),
-            max_age_days=_int(env, "EVENTLAKE_MAX_AGE_DAYS", cls.max_age_days),
-            row_group_size=_int(env, "EVENTLAKE_ROW_GROUP_SIZE", cls.row_group_size),
-            session_timeout_ms=_int(env, "EVENTLAKE_SESSION_TIMEOUT_MS", cls.session_timeout_ms),
+            batch_size=env_int(env, "EVENTLAKE_BATCH_SIZE", cls.batch_size),
+            rotate_records=env_int(env, "EVENTLAKE_ROTATE_RECORDS", cls.rotate_records),
+            rotate_bytes=env_int(env, "EVENTLAKE_ROTATE_BYTES", cls.rotate_bytes),
+            rotate_seconds=env_int(env, "EVENTLAKE_ROTATE_SECONDS", cls.rotate_seconds),
+            max_buffer_bytes=env_int(env, "EVENTLAKE_MAX_BUFFER_BYTES", cls.max_buffer_bytes),
+            max_message_bytes=env_int(env, "EVENTLAKE_MAX_MESSAGE_BYTES", cls.max_message_bytes),
+            max_future_seconds=env_int(env, "EVENTLAKE_MAX_FUTURE_SECONDS", cls.max_future_seconds),
+            max_age_days=env_int(env, "EVENTLAKE_MAX_AGE_DAYS", cls.max_age_days),
+            row_group_size=env_int(env, "EVENTLAKE_ROW_GROUP_SIZE", cls.row_group_size),
+            session_timeout_ms=env_int(env, "EVENTLAKE_SESSION_TIMEOUT_MS", cls.session_timeout_ms),
         )

@@ -4,7 +4,8 @@
 -- and rates that are the quotients of those counts, null exactly where the
 -- denominator is 0. Not asserted: purchasers <= carters, which does not
 -- hold (a cart before midnight and its purchase after it fall on two
--- dates; src/eventlake/generator.py buys up to 15 minutes after the cart).
+-- dates; src/eventlake/simulate/sessions.py buys up to 15 minutes after
+-- the cart).
 -- Returns the groups that differ.
 {%- set dates = latest_build_partitions('fct_events') %}
 

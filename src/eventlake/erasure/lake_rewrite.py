@@ -11,7 +11,7 @@ Finding reads as little as it can:
 3. the matched columns of the row groups left, which settle every match exactly.
 
 A file holding a subject is then read whole, filtered, and written back to its own path
-atomically (``lake.write_parquet_atomic``, same schema, row-group size, sort order and Bloom
+atomically (``layout.write_parquet_atomic``, same schema, row-group size, sort order and Bloom
 filters); a file left empty is unlinked. Every other file keeps its inode and mtime.
 
 Which columns name a person is decided by structure, in every folder of the lake (raw,
@@ -49,21 +49,21 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from eventlake import lake
 from eventlake.config import LoaderConfig
 from eventlake.exceptions import ErasureError
+from eventlake.lake import layout
+from eventlake.lake.layout import PARTITION_PREFIX
 
 log = logging.getLogger(__name__)
 
 SKIPPED_FOLDERS = frozenset({"_control", "_checkpoints"})
 """Top-level folders of the lake that hold no event data and are never searched."""
 LAKEHOUSE_FOLDER = "curated"
-"""DuckLake's data path (eventlake.lakehouse.data_path) ..."""
+"""DuckLake's data path (eventlake.lake.lakehouse.data_path) ..."""
 LAKEHOUSE_FILE_PREFIX = "ducklake-"
 """... where the files named so are the lakehouse's (data and delete files), never rewritten
 here; Spark's tables in the same folder (part-*.parquet) are."""
-PARTITION_PREFIX = "event_date="
-TEMP_SUFFIX = ".parquet" + lake.TMP_SUFFIX
+TEMP_SUFFIX = ".parquet" + layout.TMP_SUFFIX
 ORPHAN_AFTER_SECONDS = 15 * 60
 """An unreadable temporary file this old is a crash's orphan, not a write under way."""
 PARQUET_MAGIC = b"PAR1"
@@ -464,7 +464,7 @@ def _rewrite(item: _File, people: _People) -> bool:
         for j in range(first.num_columns)
         if first.column(j).bloom_filter_offset is not None
     }
-    lake.write_parquet_atomic(
+    layout.write_parquet_atomic(
         table.filter(pa.array(keep)),
         item.path,
         row_group_size=first.num_rows or LoaderConfig.row_group_size,
@@ -537,7 +537,7 @@ def _execute(
                 deleted = outcome.rows_deleted.get(request_id, 0)
                 outcome.rows_deleted[request_id] = deleted + int(item.rows_per_person[person])
     for folder in sorted(touched):
-        lake.fsync_dir(folder)
+        layout.fsync_dir(folder)
 
 
 def erase_from_lake(

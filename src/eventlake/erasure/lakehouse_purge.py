@@ -45,7 +45,7 @@ from pathlib import Path
 import duckdb
 
 from eventlake.config import Settings
-from eventlake.lakehouse import ALIAS, BUILD_SCHEMA, PINNED_VERSION, PUBLISHED_SCHEMA
+from eventlake.lake.lakehouse import ALIAS, BUILD_SCHEMA, PINNED_VERSION, PUBLISHED_SCHEMA
 
 log = logging.getLogger(__name__)
 

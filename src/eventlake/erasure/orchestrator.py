@@ -40,15 +40,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from eventlake.compaction import maintenance_lock
-from eventlake.config import Settings, _int
+from eventlake.config import Settings, env_int
+from eventlake.dbt.runner import run_dbt
 from eventlake.erasure import control, lakehouse_purge, suppression, topics
 from eventlake.erasure.control import CONFIRMED, PENDING, Confirmation
 from eventlake.erasure.lake_rewrite import LakeErasure, Subject, erase_from_lake
 from eventlake.erasure.lakehouse_purge import LakehousePurge
 from eventlake.erasure.subjects import ErasureRequest, subject_hash
 from eventlake.exceptions import ErasureError
-from eventlake.schedule import DBT_FLAGS, dbt_executable
+from eventlake.lake.lock import maintenance_lock
 
 log = logging.getLogger(__name__)
 
@@ -88,8 +88,8 @@ class ErasureConfig:
         env = os.environ if env is None else env
         stores = env.get("EVENTLAKE_ERASURE_STREAM_STORES")
         return cls(
-            window_days=_int(env, "EVENTLAKE_ERASURE_WINDOW_DAYS", cls.window_days),
-            topic_retention_hours=_int(
+            window_days=env_int(env, "EVENTLAKE_ERASURE_WINDOW_DAYS", cls.window_days),
+            topic_retention_hours=env_int(
                 env, "EVENTLAKE_TOPIC_RETENTION_HOURS", cls.topic_retention_hours
             ),
             stream_stores=(
@@ -98,7 +98,7 @@ class ErasureConfig:
                 else cls.stream_stores
             ),
             dbt_target=_target(env.get("EVENTLAKE_DBT_TARGET")),
-            cleanup_grace_seconds=_int(
+            cleanup_grace_seconds=env_int(
                 env, "EVENTLAKE_ERASURE_CLEANUP_GRACE_SECONDS", cls.cleanup_grace_seconds
             ),
         )
@@ -140,24 +140,14 @@ class Dbt:
     ) -> None:
         self.project_dir = project_dir
         self.target = target
-        self.env = dict(
-            os.environ,
-            **settings.dbt_env(),
-            EVENTLAKE_SUBJECT_HASH_KEY=settings.subject_hash_key,
-        )
+        self.env = dict(settings.dbt_env(), EVENTLAKE_SUBJECT_HASH_KEY=settings.subject_hash_key)
 
     def __call__(self, *args: str, check: bool = True) -> bool:
         return self.run(*args, check=check).returncode == 0
 
     def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         """The finished invocation (its stdout for `dbt show`); raises on failure if check."""
-        argv = [dbt_executable(), *args, *DBT_FLAGS]
-        if self.target is not None:
-            argv += ["--target", self.target]
-        log.info("dbt %s%s", " ".join(args[:2]), f" (target {self.target})" if self.target else "")
-        done = subprocess.run(
-            argv, cwd=self.project_dir, env=self.env, capture_output=True, text=True
-        )
+        done = run_dbt(*args, cwd=self.project_dir, env=self.env, target=self.target)
         if done.returncode != 0 and check:
             raise ErasureError(
                 f"dbt {' '.join(args[:2])} failed (exit {done.returncode}):\n"

@@ -7,12 +7,26 @@ import json
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
-from eventlake.contract import load_contract
+from eventlake.dbt.runner import PROJECT_DIR
 from eventlake.exceptions import ErasureError
+from eventlake.ingest.contract import load_contract
 
-REQUEST_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
-"""Request ids: letters, digits and ._:- (at most 128); dbt's erase_subjects checks the same."""
+REQUEST_ID_MACRO = PROJECT_DIR / "macros" / "privacy" / "request_id_pattern.sql"
+"""The one definition of a valid request id, shared with the dbt macros that check ids."""
+
+
+def read_request_id_pattern(macro: Path = REQUEST_ID_MACRO) -> re.Pattern[str]:
+    """The pattern macro request_id_pattern() returns, without its anchors (for fullmatch)."""
+    found = re.search(r"return\('([^']+)'\)", macro.read_text("utf-8"))
+    if found is None:
+        raise ErasureError(f"expected {macro} to return the request id pattern as a string")
+    return re.compile(found[1].removeprefix("^").removesuffix("$"))
+
+
+REQUEST_ID_PATTERN = read_request_id_pattern()
+"""Request ids: letters, digits and ._:- (at most 128), as dbt's erasure macros check them."""
 
 
 def json_object(value: bytes | None, what: str) -> dict:
@@ -34,6 +48,12 @@ def user_id_pattern() -> re.Pattern[str]:
 def subject_hash(user_id: str, key: str) -> str:
     """Hex SHA-256 of key || user_id, equal to dbt's subject_hash() macro."""
     return hashlib.sha256((key + user_id).encode("utf-8")).hexdigest()
+
+
+def subject_hash_sql(column: str, key: str = "$key") -> str:
+    """DuckDB SQL of subject_hash over `column`, the key a bound parameter (`$key` unless
+    named): what dbt's duckdb__subject_hash() computes."""
+    return f"sha256({key} || {column})"
 
 
 @dataclass(frozen=True)

@@ -33,10 +33,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from eventlake import lake
-from eventlake.dlq import Reject
 from eventlake.erasure.subjects import subject_hash
 from eventlake.exceptions import ErasureError
+from eventlake.ingest.dlq import Reject
+from eventlake.lake import layout
 
 CONTROL = Path("_control")
 LIST_NAME = "erasure_suppressions.parquet"
@@ -112,13 +112,13 @@ def publish(lake_dir: Path, hashes: Iterable[str], now: datetime) -> int:
             return 0
         added = pa.table({"subject_hash": new, "suppressed_at": [now] * len(new)}, schema=SCHEMA)
         path = list_path(lake_dir)
-        lake.write_parquet_atomic(
+        layout.write_parquet_atomic(
             pa.concat_tables([current, added]),
             path,
             row_group_size=_ROW_GROUP_SIZE,
             sort_by=[("subject_hash", "ascending")],
         )
-        lake.fsync_dir(path.parent)
+        layout.fsync_dir(path.parent)
     return len(new)
 
 

@@ -30,7 +30,7 @@ from eventlake.config import Settings
 from eventlake.erasure.control import STATUSES, Confirmation
 from eventlake.erasure.subjects import REQUEST_ID_PATTERN, ErasureRequest, json_object
 from eventlake.exceptions import BrokerError, ErasureError
-from eventlake.kafka import consumer_config, ensure_topics, produce, producer_config
+from eventlake.ingest.kafka import consumer_config, ensure_topics, produce, producer_config
 
 log = logging.getLogger(__name__)
 

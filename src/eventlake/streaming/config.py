@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from eventlake.config import _int
+from eventlake.config import env_int, env_path, env_str
 from eventlake.exceptions import ConfigError
 
 BACKENDS = ("sqlite", "redis")
@@ -43,12 +43,12 @@ class OnlineConfig:
     def from_env(cls, env: Mapping[str, str] | None = None) -> OnlineConfig:
         env = os.environ if env is None else env
         return cls(
-            backend=env.get("EVENTLAKE_ONLINE_BACKEND") or cls.backend,
-            sqlite_path=Path(env.get("EVENTLAKE_ONLINE_PATH") or cls.sqlite_path),
-            redis_url=env.get("EVENTLAKE_REDIS_URL") or cls.redis_url,
-            redis_prefix=env.get("EVENTLAKE_REDIS_PREFIX") or cls.redis_prefix,
-            recent_items=_int(env, "EVENTLAKE_ONLINE_RECENT_ITEMS", cls.recent_items),
-            group_id=env.get("EVENTLAKE_ONLINE_GROUP_ID") or cls.group_id,
+            backend=env_str(env, "EVENTLAKE_ONLINE_BACKEND", cls.backend),
+            sqlite_path=env_path(env, "EVENTLAKE_ONLINE_PATH", cls.sqlite_path),
+            redis_url=env_str(env, "EVENTLAKE_REDIS_URL", cls.redis_url),
+            redis_prefix=env_str(env, "EVENTLAKE_REDIS_PREFIX", cls.redis_prefix),
+            recent_items=env_int(env, "EVENTLAKE_ONLINE_RECENT_ITEMS", cls.recent_items),
+            group_id=env_str(env, "EVENTLAKE_ONLINE_GROUP_ID", cls.group_id),
         )
 
 
@@ -73,10 +73,12 @@ class FraudConfig:
     def from_env(cls, env: Mapping[str, str] | None = None) -> FraudConfig:
         env = os.environ if env is None else env
         return cls(
-            sqlite_path=Path(env.get("EVENTLAKE_FRAUD_PATH") or cls.sqlite_path),
-            max_purchases_10m=_int(env, "EVENTLAKE_FRAUD_MAX_PURCHASES_10M", cls.max_purchases_10m),
-            max_countries_1h=_int(env, "EVENTLAKE_FRAUD_MAX_COUNTRIES_1H", cls.max_countries_1h),
-            max_devices_1h=_int(env, "EVENTLAKE_FRAUD_MAX_DEVICES_1H", cls.max_devices_1h),
-            max_events_1m=_int(env, "EVENTLAKE_FRAUD_MAX_EVENTS_1M", cls.max_events_1m),
-            group_id=env.get("EVENTLAKE_FRAUD_GROUP_ID") or cls.group_id,
+            sqlite_path=env_path(env, "EVENTLAKE_FRAUD_PATH", cls.sqlite_path),
+            max_purchases_10m=env_int(
+                env, "EVENTLAKE_FRAUD_MAX_PURCHASES_10M", cls.max_purchases_10m
+            ),
+            max_countries_1h=env_int(env, "EVENTLAKE_FRAUD_MAX_COUNTRIES_1H", cls.max_countries_1h),
+            max_devices_1h=env_int(env, "EVENTLAKE_FRAUD_MAX_DEVICES_1H", cls.max_devices_1h),
+            max_events_1m=env_int(env, "EVENTLAKE_FRAUD_MAX_EVENTS_1M", cls.max_events_1m),
+            group_id=env_str(env, "EVENTLAKE_FRAUD_GROUP_ID", cls.group_id),
         )

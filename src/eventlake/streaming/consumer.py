@@ -36,14 +36,14 @@ from confluent_kafka import (
 )
 
 from eventlake.config import LoaderConfig, Settings
-from eventlake.decode import Decoder, Limits, RawBatch
-from eventlake.dlq import Reject
 from eventlake.erasure.control import CONFIRMED, Confirmation
 from eventlake.erasure.subjects import ErasureRequest, subject_hash
 from eventlake.erasure.suppression import Suppressor
 from eventlake.erasure.topics import publish_confirmations
 from eventlake.exceptions import BrokerError, ErasureError
-from eventlake.kafka import consumer_config, produce, producer_config
+from eventlake.ingest.decode import Decoder, Limits, RawBatch
+from eventlake.ingest.dlq import Reject
+from eventlake.ingest.kafka import consumer_config, produce, producer_config
 from eventlake.streaming import events as stream_events
 from eventlake.streaming.dedup import RecentIds
 from eventlake.streaming.store import StreamStore

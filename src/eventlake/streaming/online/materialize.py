@@ -9,8 +9,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from eventlake.config import Settings
-from eventlake.lakehouse import ALIAS, PUBLISHED_SCHEMA
-from eventlake.lakehouse_maintenance import lakehouse_exists
+from eventlake.erasure.subjects import subject_hash_sql
+from eventlake.lake.lakehouse import ALIAS, PUBLISHED_SCHEMA
+from eventlake.lake.maintenance import lakehouse_exists
 from eventlake.streaming.online.features import BATCH_SCHEMA, OnlineStore, StoreError
 
 TABLE = f"{ALIAS}.{PUBLISHED_SCHEMA}.dim_user_features"
@@ -21,10 +22,11 @@ REQUIRED = ("user_id", "features_as_of", "last_event_at", "last_purchase_at")
 def read_user_features(connection: duckdb.DuckDBPyConnection, key: str) -> pa.Table:
     """Every dim_user_features row of the published build as BATCH_SCHEMA: the row as a JSON object
     (timestamps ISO-8601 in UTC, decimals as numbers) beside its user_id and keyed subject
-    hash. `connection` has the lakehouse attached (eventlake.lakehouse.connect)."""
+    hash. `connection` has the lakehouse attached (eventlake.lake.lakehouse.connect)."""
     try:
         rows = connection.sql(
-            f"select sha256($key || user_id) as {HASH}, * from {TABLE}", params={"key": key}
+            f"select {subject_hash_sql('user_id')} as {HASH}, * from {TABLE}",
+            params={"key": key},
         ).to_arrow_table()
     except duckdb.Error as error:
         raise StoreError(f"cannot read {TABLE}: {error}") from None

@@ -1,0 +1,1 @@
+"""The `eventlake` command: a thin layer of click commands over the library."""

@@ -1,0 +1,5 @@
+"""`python -m eventlake.cli`."""
+
+from eventlake.cli.main import main
+
+main()

@@ -1,0 +1,96 @@
+"""`eventlake broker` (the local broker) and `eventlake run-analytics` (the dbt schedule)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from eventlake.config import Settings
+
+STATE_DIR = Path(".eventlake")
+"""Where the local broker keeps its state (pid file, log)."""
+
+
+@click.group()
+def broker() -> None:
+    """The local Kafka-protocol broker (Tansu) for the demo and the tests."""
+
+
+def _local_broker():
+    from eventlake.ops.broker import LocalBroker
+
+    return LocalBroker(Settings.from_env().bootstrap_servers, STATE_DIR)
+
+
+@broker.command("start")
+@click.option("--partitions", default=4, show_default=True, help="Partitions of the events topic.")
+def broker_start(partitions: int) -> None:
+    """Start the broker on KAFKA_BOOTSTRAP_SERVERS and create the topics."""
+    from eventlake.erasure.topics import ensure_erasure_topics
+    from eventlake.ingest.kafka import ensure_topics
+
+    settings = Settings.from_env()
+    pid = _local_broker().start()
+    ensure_topics(settings.bootstrap_servers, {settings.topic: partitions, settings.dlq_topic: 1})
+    ensure_erasure_topics(settings)
+    click.echo(f"broker running (pid {pid}) on {settings.bootstrap_servers}")
+
+
+@broker.command("stop")
+def broker_stop() -> None:
+    """Stop the broker started by `eventlake broker start`."""
+    click.echo("broker stopped" if _local_broker().stop() else "no broker was running")
+
+
+@broker.command("status")
+def broker_status() -> None:
+    """Say whether the broker runs."""
+    click.echo(_local_broker().status())
+
+
+def _run_analytics_help() -> str:
+    from eventlake.ops.schedule import CRON_EXAMPLE
+
+    return (
+        "Run `dbt build` every --every (30s, 15m, 1h), never two at once: the next run starts "
+        "at the later of (last start + interval) and (last end). A failed build is logged with "
+        "its exit code and the loop goes on; --once runs one build and exits with dbt's code. "
+        "SIGINT/SIGTERM stop between runs (a running build gets the signal and is waited for). "
+        "dbt builds into the lakehouse of EVENTLAKE_CATALOG and EVENTLAKE_LAKE_DIR and publishes "
+        "to its readers once its tests pass. Each build holds the lake's maintenance lock, so "
+        "erasure, compaction, retention and builds write the lakehouse one at a time; readers "
+        "take no lock. Run from the repository root."
+        "\n\nThe equivalent cron line (flock keeps runs from overlapping):\n\n\b\n"
+        f"{CRON_EXAMPLE}"
+    )
+
+
+@click.command("run-analytics", help=_run_analytics_help())
+@click.option("--every", default="15m", show_default=True, help="Interval: 30s, 15m, 1h.")
+@click.option("--once", is_flag=True, help="One build; exit with dbt's exit code.")
+@click.option("--select", "select", multiple=True, help="dbt --select (repeatable).")
+@click.option(
+    "--materialize-online",
+    is_flag=True,
+    help="After each successful build, load the published dim_user_features into the online store.",
+)
+def run_analytics(
+    every: str, once: bool, select: tuple[str, ...], materialize_online: bool
+) -> None:
+    from eventlake.dbt.runner import build_command
+    from eventlake.lake import lock
+    from eventlake.ops.schedule import parse_interval, run_schedule
+    from eventlake.ops.supervisor import eventlake_command
+
+    settings = Settings.from_env()
+    code = run_schedule(
+        build_command(select),
+        parse_interval(every),
+        once=once,
+        lock_path=lock.lock_path(settings.lake_dir),
+        then=[eventlake_command("features", "materialize")] if materialize_online else [],
+        env=settings.dbt_env(),
+    )
+    sys.exit(code)

@@ -1,0 +1,145 @@
+"""`eventlake stream|features|fraud|up`: thin over the streaming package."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import click
+
+from eventlake.config import LoaderConfig, Settings
+
+
+@contextlib.contextmanager
+def _opened(name: str) -> Iterator:
+    """The store, closed when the command is done with it."""
+    target, _ = _open_store(name)
+    try:
+        yield target
+    finally:
+        target.close()
+
+
+def _open_store(name: str):
+    if name == "online":
+        from eventlake.streaming.config import OnlineConfig
+        from eventlake.streaming.online import open_online_store
+
+        config = OnlineConfig.from_env()
+        return open_online_store(config), config.group_id
+    from eventlake.streaming.config import FraudConfig
+    from eventlake.streaming.fraud import FraudStore
+
+    config = FraudConfig.from_env()
+    return FraudStore(config), config.group_id
+
+
+@click.command()
+@click.argument("store", type=click.Choice(["online", "fraud"]))
+@click.option("--once", is_flag=True, help="Drain both topics, then exit.")
+def stream(store: str, once: bool) -> None:
+    """Follow the events and erasure-requests topics into the online or the fraud store.
+
+    Same configuration variables as the loader (KAFKA_BOOTSTRAP_SERVERS, EVENTLAKE_TOPIC, ...),
+    its own consumer group. Ctrl-C finishes the batch and exits.
+    """
+    from eventlake.streaming.consumer import StreamConsumer
+
+    target, group_id = _open_store(store)
+    try:
+        consumer = StreamConsumer(Settings.from_env(), target, group_id, LoaderConfig.from_env())
+        consumer.install_signal_handlers()
+        progress = consumer.run(once=once)
+    finally:
+        target.close()
+    click.echo(
+        f"{store}: folded {progress.events} events, {progress.rejected} rejected to the DLQ, "
+        f"{progress.duplicates} duplicates dropped, {progress.suppressed} suppressed, "
+        f"{progress.erasures} erasure requests"
+    )
+
+
+@click.group()
+def features() -> None:
+    """The personalization online store."""
+
+
+@features.command("get")
+@click.option("--user-id", required=True)
+def features_get(user_id: str) -> None:
+    """Print one user's features as JSON (exit 1 when the store knows nothing of them)."""
+    with _opened("online") as target:
+        found = target.get(user_id)
+    if found is None:
+        click.echo(f"no features for {user_id!r}", err=True)
+        sys.exit(1)
+    click.echo(json.dumps(found, indent=2, default=str))
+
+
+@features.command("materialize")
+def features_materialize() -> None:
+    """Load the published dim_user_features of the lakehouse as the store's batch features."""
+    from eventlake.streaming.online.materialize import load_user_features
+
+    with _opened("online") as target:
+        loaded = load_user_features(target, Settings.from_env())
+    click.echo(f"loaded the batch features of {loaded} users")
+
+
+@click.group()
+def fraud() -> None:
+    """The fraud store."""
+
+
+@fraud.command("flags")
+@click.option(
+    "--since",
+    type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"]),
+    help="Only flags raised at or after this UTC time.",
+)
+@click.option("--limit", type=click.IntRange(min=1), default=100, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+def fraud_flags(since: datetime | None, limit: int, as_json: bool) -> None:
+    """List the raised flags, newest first."""
+    with _opened("fraud") as target:
+        rows = target.flags(since=since.replace(tzinfo=UTC) if since else None, limit=limit)
+    if as_json:
+        for row in rows:
+            click.echo(json.dumps(row, default=str))
+        return
+    for row in rows:
+        click.echo(
+            f"{row['flagged_at']}  {row['user_id']}  {row['rule']}  "
+            f"{row['value']} > {row['threshold']}  ({row['window_start']} .. {row['window_end']})"
+        )
+    click.echo(f"{len(rows)} flags", err=True)
+
+
+@fraud.command("velocity")
+@click.option("--user-id", required=True)
+def fraud_velocity(user_id: str) -> None:
+    """Print one user's velocity windows as JSON."""
+    with _opened("fraud") as target:
+        rows = target.velocity(user_id)
+    click.echo(json.dumps(rows, indent=2, default=str))
+
+
+@click.command()
+@click.option("--every", default="15m", show_default=True, help="Analytics build interval.")
+def up(every: str) -> None:
+    """Run the loader, both stream consumers and the analytics schedule until Ctrl-C.
+
+    Each is a child process; a stop signal reaches every one of them, each finishes its batch,
+    and `up` waits for all. When one exits on its own, the rest are stopped and `up` exits 1.
+    """
+    from eventlake.ops.schedule import parse_interval
+    from eventlake.ops.supervisor import Supervisor, default_children
+
+    parse_interval(every)  # a bad interval or catalog fails here, not in a child
+    Settings.from_env()
+    supervisor = Supervisor(default_children(every))
+    supervisor.install_signal_handlers()
+    sys.exit(supervisor.run())

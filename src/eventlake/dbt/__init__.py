@@ -1,0 +1,1 @@
+"""dbt: the one runner of the dbt project and the dbt-duckdb plugin."""

@@ -1,0 +1,405 @@
+"""Kafka message bytes -> typed Arrow rows, vectorised, with a reason for every rejected message.
+
+The hot path parses a whole batch with pyarrow's JSON reader under the contract's explicit
+schema (a value of the wrong JSON type fails the read, so nothing is silently cast) and then
+checks the contract's rules as column masks. Only when a read fails does the batch fall back to
+reading smaller chunks, down to single messages, to pin the error on the message that caused it.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import numpy as np
+import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.json as pa_json
+
+from eventlake.ingest.contract import (
+    EVENT_TIME_TYPE,
+    PRICE_TYPE,
+    RESERVED_NAMES,
+    Contract,
+    load_contract,
+)
+
+log = logging.getLogger(__name__)
+
+RFC3339 = (
+    r"^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])[Tt]([01]\d|2[0-3]):[0-5]\d:([0-5]\d|60)"
+    r"(\.\d{1,9})?([Zz]|[+-]([01]\d|2[0-3]):[0-5]\d)$"
+)
+MAX_PRICE = 1e16  # decimal(18, 2) holds less
+PARSE_CHUNK = 8192
+FALLBACK_FANOUT = 32
+SINGLE_THRESHOLD = 32
+
+
+@dataclass(frozen=True)
+class RawBatch:
+    """Messages as they came off one consume call (any mix of partitions)."""
+
+    topic: str
+    partitions: list[int]
+    offsets: list[int]
+    keys: list[bytes | None]
+    values: list[bytes | None]
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+
+@dataclass
+class Decoded:
+    """The outcome for a batch: accepted rows and rejected positions with reasons."""
+
+    table: pa.Table | None
+    """Accepted rows: contract columns, extra columns, Kafka metadata and event_date."""
+    rejects: dict[int, str] = field(default_factory=dict)
+    """Position in the batch -> reason ("code: detail")."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The contract's bounds that depend on configuration and the clock."""
+
+    now: datetime
+    max_future: timedelta
+    max_age: timedelta
+
+
+def _classify_arrow_error(message: str) -> str:
+    detail = re.sub(r"^JSON parse error: ", "", message).replace(" in row 0", "")
+    if "Column()" in detail:
+        code = "not_an_object"
+    elif "changed from" in detail or "Failed to convert" in detail:
+        code = "wrong_type"
+    elif "specified twice" in detail:
+        code = "duplicate_field"
+    else:
+        code = "invalid_json"
+    return f"{code}: {detail}"
+
+
+class _Parser:
+    """pyarrow's JSON reader under the contract, with the chunked fallback."""
+
+    def __init__(self, contract: Contract, max_message_bytes: int) -> None:
+        self._parse_options = pa_json.ParseOptions(
+            explicit_schema=contract.parse_schema,
+            unexpected_field_behavior="infer",
+            newlines_in_values=False,
+        )
+        self._read_options = pa_json.ReadOptions(
+            use_threads=True, block_size=max(1 << 20, 2 * max_message_bytes + 2)
+        )
+
+    def read(self, values: list[bytes]) -> pa.Table:
+        return pa_json.read_json(
+            io.BytesIO(b"\n".join(values)),
+            read_options=self._read_options,
+            parse_options=self._parse_options,
+        )
+
+    def parse(
+        self, values: list[bytes], positions: np.ndarray, rejects: dict[int, str]
+    ) -> list[tuple[np.ndarray, pa.Table]]:
+        """Tables in input order with the positions of their rows; failures go to rejects.
+
+        Read in chunks, so that a bad message costs a re-read of its chunk, not of the batch.
+        """
+        parts: list[tuple[np.ndarray, pa.Table]] = []
+        for start in range(0, len(values), PARSE_CHUNK):
+            stop = start + PARSE_CHUNK
+            parts.extend(self._parse(values[start:stop], positions[start:stop], rejects))
+        return parts
+
+    def _parse(
+        self, values: list[bytes], positions: np.ndarray, rejects: dict[int, str]
+    ) -> list[tuple[np.ndarray, pa.Table]]:
+        # A message with line breaks reads as several lines: more rows than messages, or an
+        # error. Either way its chunk is split until it stands alone, and is compacted here.
+        if len(values) == 1 and (b"\n" in values[0] or b"\r" in values[0]):
+            try:
+                values = [orjson.dumps(orjson.loads(values[0]))]
+            except orjson.JSONDecodeError as error:
+                rejects[int(positions[0])] = f"invalid_json: {error}"
+                return []
+        try:
+            table = self.read(values)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, UnicodeDecodeError) as error:
+            if len(values) == 1:
+                rejects[int(positions[0])] = _classify_arrow_error(str(error))
+                return []
+        else:
+            if table.num_rows == len(values):
+                return [(positions, table)]
+            if len(values) == 1:  # say '{"a": 1} {"a": 2}': two documents in one message
+                rejects[int(positions[0])] = "invalid_json: one JSON object per message expected"
+                return []
+        step = 1 if len(values) <= SINGLE_THRESHOLD else -(-len(values) // FALLBACK_FANOUT)
+        parts: list[tuple[np.ndarray, pa.Table]] = []
+        for start in range(0, len(values), step):
+            stop = start + step
+            parts.extend(self._parse(values[start:stop], positions[start:stop], rejects))
+        return parts
+
+
+def unify_tables(tables: list[pa.Table]) -> pa.Table:
+    """Concatenate, unifying extra columns; conflicting extra types become JSON text."""
+    if len(tables) == 1:
+        return tables[0]
+    try:
+        return pa.concat_tables(tables, promote_options="permissive")
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        pass
+    types: dict[str, set[pa.DataType]] = {}
+    for table in tables:
+        for column_field in table.schema:
+            types.setdefault(column_field.name, set()).add(column_field.type)
+    conflicting = {name for name, seen in types.items() if len(seen - {pa.null()}) > 1}
+    log.warning("extra fields with conflicting types stored as JSON text: %s", conflicting)
+    unified = []
+    for table in tables:
+        for name in conflicting & set(table.column_names):
+            as_text = pa.array(
+                [None if v is None else orjson.dumps(v).decode() for v in table[name].to_pylist()],
+                pa.string(),
+            )
+            table = table.set_column(table.schema.get_field_index(name), name, as_text)
+        unified.append(table)
+    return pa.concat_tables(unified, promote_options="permissive")
+
+
+def _bool(mask: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """A boolean mask as numpy, null counting as False."""
+    return pc.fill_null(mask, False).to_numpy(zero_copy_only=False)
+
+
+def _not_an_object(value: bytes) -> str:
+    """The reason for a value that does not start with '{' (a rare path: one at a time)."""
+    if not value.strip():
+        return "empty_value: the value is only white space"
+    try:
+        orjson.loads(value)
+    except orjson.JSONDecodeError as error:
+        return f"invalid_json: {error}"
+    return "not_an_object: the value must be one JSON object"
+
+
+def _cast_or_null(values: pa.Array, to: pa.DataType) -> pa.Array:
+    """Cast; values the cast refuses (say 31 February) become null, found by splitting."""
+    try:
+        return pc.cast(values, to)
+    except pa.ArrowInvalid:
+        if len(values) == 1:
+            return pa.nulls(1, to)
+    step = -(-len(values) // FALLBACK_FANOUT)
+    parts = [_cast_or_null(values[i : i + step], to) for i in range(0, len(values), step)]
+    return pa.concat_arrays(parts)
+
+
+class Decoder:
+    """Turns raw batches into landed rows; one per loader process."""
+
+    def __init__(self, max_message_bytes: int, contract: Contract | None = None) -> None:
+        self.contract = contract or load_contract()
+        self.max_message_bytes = max_message_bytes
+        self._parser = _Parser(self.contract, max_message_bytes)
+        self._name_pattern = re.compile(self.contract.name_pattern)
+
+    def decode(self, batch: RawBatch, limits: Limits) -> Decoded:
+        rejects: dict[int, str] = {}
+        values = pa.array(batch.values, pa.binary())
+        candidates = self._screen_bytes(batch, values, rejects)
+        if len(candidates) == len(batch):
+            to_parse = list(batch.values)
+        else:
+            to_parse = [batch.values[i] for i in candidates.tolist()]
+        parts = self._parser.parse(to_parse, candidates, rejects) if len(candidates) else []
+        if not parts:
+            return Decoded(None, rejects)
+        positions = np.concatenate([p for p, _ in parts])
+        table = unify_tables([t for _, t in parts])
+        table, positions = self._check_rows(table, positions, batch, limits, rejects)
+        return Decoded(self._finish(table, positions, batch, limits.now), rejects)
+
+    # -- step 1: byte-level screening, vectorised over the batch --------------------------------
+
+    def _screen_bytes(
+        self, batch: RawBatch, values: pa.Array, rejects: dict[int, str]
+    ) -> np.ndarray:
+        lengths = pc.fill_null(pc.binary_length(values), 0).to_numpy()
+        empty = lengths == 0
+        too_large = lengths > self.max_message_bytes
+        for i in np.flatnonzero(empty):
+            rejects[int(i)] = "empty_value: the message has no value"
+        for i in np.flatnonzero(too_large):
+            rejects[int(i)] = (
+                f"too_large: {int(lengths[i])} bytes, at most {self.max_message_bytes} accepted"
+            )
+        ok = ~(empty | too_large)
+        try:
+            text = values.cast(pa.string())
+        except pa.ArrowInvalid:
+            for i in np.flatnonzero(ok):
+                try:
+                    batch.values[i].decode("utf-8")
+                except UnicodeDecodeError as error:
+                    rejects[int(i)] = f"invalid_utf8: {error}"
+                    ok[i] = False
+            text = pa.array(
+                [v if keep else None for v, keep in zip(batch.values, ok, strict=True)],
+                pa.binary(),
+            ).cast(pa.string())
+        # Only objects go to the reader (it misreads a bare null, blanks, arrays and scalars).
+        opens = _bool(pc.starts_with(text, "{"))
+        closes = _bool(pc.ends_with(text, "}"))
+        for i in np.flatnonzero(ok & ~(opens & closes)):
+            # Rare: white space around the object is valid JSON; look again, trimmed.
+            trimmed = batch.values[i].strip()
+            opens[i] = trimmed.startswith(b"{")
+            closes[i] = trimmed.endswith(b"}")
+        for i in np.flatnonzero(ok & ~opens):
+            rejects[int(i)] = _not_an_object(batch.values[i])
+        for i in np.flatnonzero(ok & opens & ~closes):
+            rejects[int(i)] = "invalid_json: the object is not closed (truncated?)"
+        ok &= opens & closes
+        return np.flatnonzero(ok)
+
+    # -- step 2: contract rules as column masks ---------------------------------------------------
+
+    def _check_rows(
+        self,
+        table: pa.Table,
+        positions: np.ndarray,
+        batch: RawBatch,
+        limits: Limits,
+        rejects: dict[int, str],
+    ) -> tuple[pa.Table, np.ndarray]:
+        bad = np.zeros(table.num_rows, dtype=bool)
+        dropped: list[str] = []
+
+        def flag(mask: pa.Array | pa.ChunkedArray | np.ndarray, reason: str) -> None:
+            if not isinstance(mask, np.ndarray):
+                mask = _bool(mask)
+            for row in np.flatnonzero(mask & ~bad):
+                rejects[int(positions[row])] = reason
+            bad[:] |= mask
+
+        for name in table.column_names:
+            if name in self.contract.known_fields:
+                continue
+            if name.startswith("_") or name in RESERVED_NAMES:
+                dropped.append(name)
+                flag(pc.is_valid(table[name]), f"reserved_field: {name!r} is reserved")
+            elif not self._name_pattern.fullmatch(name):
+                dropped.append(name)
+                flag(
+                    pc.is_valid(table[name]),
+                    f"invalid_field_name: {name[:80]!r} must match {self.contract.name_pattern}",
+                )
+        for name in self.contract.required:
+            column = table[name]
+            missing = pc.is_null(column)
+            if pa.types.is_string(column.type):
+                missing = pc.or_kleene(missing, pc.equal(pc.binary_length(column), 0))
+            flag(missing, f"missing_field: {name!r} is required")
+        for name, pattern in self.contract.patterns.items():
+            # Few distinct values (countries, currencies, types): match the dictionary only.
+            encoded = pc.dictionary_encode(table[name].combine_chunks())
+            matches = pc.take(
+                pc.match_substring_regex(encoded.dictionary, pattern), encoded.indices
+            )
+            flag(pc.invert(matches), f"invalid_value: {name!r} must match {pattern}")
+        flag(
+            pc.invert(pc.match_substring_regex(table["event_time"], RFC3339)),
+            "invalid_timestamp: 'event_time' must be RFC 3339 with a zone offset",
+        )
+        price = table["price"]
+        flag(
+            pc.or_kleene(
+                pc.or_kleene(pc.less(price, 0), pc.greater_equal(price, MAX_PRICE)),
+                pc.not_equal(pc.round(price, 2), price),
+            ),
+            f"invalid_value: 'price' must be an amount from 0 to {MAX_PRICE:.0e} "
+            "with at most 2 decimals",
+        )
+        flag(pc.less(table["schema_version"], 1), "invalid_value: 'schema_version' must be >= 1")
+        if len(positions) == len(batch):
+            keys = pa.array(batch.keys, pa.binary())
+        else:
+            keys = pa.array([batch.keys[i] for i in positions.tolist()], pa.binary())
+        flag(pc.is_null(keys), "missing_key: the Kafka key must be the user_id")
+        flag(
+            pc.not_equal(keys, pc.cast(table["user_id"], pa.binary())),
+            "key_mismatch: the Kafka key differs from user_id",
+        )
+        event_time = self._parse_times(table["event_time"], bad)
+        flag(
+            pc.and_(pc.is_null(event_time), pc.is_valid(table["event_time"])),
+            "invalid_timestamp: 'event_time' is no calendar date",
+        )
+        flag(
+            pc.greater(event_time, pa.scalar(limits.now + limits.max_future, EVENT_TIME_TYPE)),
+            f"future_timestamp: 'event_time' more than {limits.max_future} ahead of the clock",
+        )
+        flag(
+            pc.less(event_time, pa.scalar(limits.now - limits.max_age, EVENT_TIME_TYPE)),
+            f"timestamp_too_old: 'event_time' more than {limits.max_age.days} days back",
+        )
+        keep = pa.array(~bad)
+        table = table.set_column(
+            table.schema.get_field_index("event_time"), "event_time", event_time
+        )
+        return table.drop_columns(dropped).filter(keep), positions[~bad]
+
+    def _parse_times(self, event_time: pa.ChunkedArray, bad: np.ndarray) -> pa.Array:
+        """Cast RFC 3339 strings to UTC; rows already rejected become null first."""
+        text = pc.if_else(pa.array(bad), pa.scalar(None, pa.string()), event_time)
+        # RFC 3339 allows lower-case t and z and any number of fraction digits; the lake
+        # keeps microseconds, so digits past the sixth are cut.
+        if pc.any(pc.match_substring_regex(text, "[tz]")).as_py():
+            text = pc.utf8_upper(text)
+        if pc.any(pc.greater(pc.utf8_length(text), 27)).as_py():  # room for a 7th digit
+            text = pc.replace_substring_regex(text, r"(\.\d{6})\d+", r"\1")
+        return _cast_or_null(text.combine_chunks(), EVENT_TIME_TYPE)
+
+    # -- step 3: typed output ----------------------------------------------------------------------
+
+    def _finish(
+        self, table: pa.Table, positions: np.ndarray, batch: RawBatch, now: datetime
+    ) -> pa.Table:
+        table = table.set_column(
+            table.schema.get_field_index("price"), "price", pc.cast(table["price"], PRICE_TYPE)
+        )
+        # A field null everywhere says nothing, and a field a later contract version added
+        # is left out of files that do not use it: a file of version-1 events has no
+        # version-2 columns, so the lake's schema grows only when the new fields arrive.
+        added = self.contract.added_fields
+        empty = [
+            name
+            for name in table.column_names
+            if table.schema.field(name).type == pa.null()
+            or (name in added and table[name].null_count == table.num_rows)
+        ]
+        table = table.drop_columns(empty)
+        count = table.num_rows
+        now_us = int(now.timestamp() * 1_000_000)
+        table = table.append_column("_topic", pa.array([batch.topic] * count, pa.string()))
+        table = table.append_column(
+            "_partition", pa.array(np.asarray(batch.partitions)[positions], pa.int32())
+        )
+        table = table.append_column(
+            "_offset", pa.array(np.asarray(batch.offsets)[positions], pa.int64())
+        )
+        table = table.append_column(
+            "_ingested_at",
+            pa.array(np.full(count, now_us, dtype=np.int64)).cast(pa.timestamp("us", tz="UTC")),
+        )
+        return table.append_column("event_date", pc.cast(table["event_time"], pa.date32()))

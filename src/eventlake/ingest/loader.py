@@ -1,0 +1,506 @@
+"""Kafka `events` -> <lake>/raw/events, exactly once, in bounded memory.
+
+Each consumed batch is decoded (see decode.py) and its rows and rejects are buffered per Kafka
+partition. A partition's buffer is flushed when it reaches the record, byte or age limit, when
+the buffers together exceed the memory budget, when the partition is revoked, and on shutdown.
+
+A flush is committed by the partition's checkpoint (see eventlake.lake.layout):
+1. the checkpoint records the files the flush is about to write (pending);
+2. one Parquet file per event date, plus one quarantine file for the rejects, each written to a
+   temporary name, fsynced and renamed; the rejects go to the DLQ topic and the producer is
+   flushed;
+3. the checkpoint moves next_offset past the flush and clears pending: this is the commit.
+A crash before 3 leaves pending files that recovery deletes before reading again from
+next_offset, so every offset lands once whatever the rotation settings. Kafka's group offsets
+are committed after 3 for lag monitoring only.
+
+Two threads share the work: the consuming thread polls Kafka and hands batches to the writing
+thread through a queue two batches deep (bounded memory), so polling and decoding/writing overlap
+on two cores (pyarrow releases the GIL while it parses and writes). Rebalance callbacks run on the
+consuming thread; they wait for the writer to finish the queued batches before flushing.
+
+Erased subjects never land again (see erasure/suppression.py): a flush runs inside the
+suppression list's guard and drops the rows and rejects of listed subjects before it plans its
+files, so a date left empty gets no file, and the offsets still commit. With an empty list this
+costs one stat per flush.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import signal
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, TopicPartition
+
+from eventlake.config import LoaderConfig, Settings
+from eventlake.erasure.suppression import Suppressor
+from eventlake.exceptions import LakeError
+from eventlake.ingest.decode import Decoder, Limits, RawBatch, unify_tables
+from eventlake.ingest.dlq import DeadLetters, Reject
+from eventlake.ingest.kafka import consumer_config
+from eventlake.lake import layout
+from eventlake.lake.layout import BLOOM_FILTER_COLUMNS
+
+log = logging.getLogger(__name__)
+
+_STOP = object()
+
+SORT_KEYS = [("event_time", "ascending"), ("event_id", "ascending")]
+
+
+@dataclass
+class PartitionBuffer:
+    """Rows and rejects of one partition not yet written."""
+
+    first_offset: int
+    last_offset: int
+    started: float
+    tables: list[pa.Table] = field(default_factory=list)
+    rejects: list[Reject] = field(default_factory=list)
+    rows: int = 0
+    nbytes: int = 0
+
+
+@dataclass
+class Progress:
+    """Counters for the progress line and for callers (tests, the demo, the benchmark)."""
+
+    messages: int = 0
+    events: int = 0
+    """Rows accepted (decoded and not suppressed)."""
+    rejected: int = 0
+    """Messages rejected to the DLQ (suppressed ones excluded)."""
+    suppressed: int = 0
+    """Rows and rejects dropped because their subject is on the erasure suppression list."""
+    files: int = 0
+    bytes_written: int = 0
+    flushes: int = 0
+    lag: int = 0
+    busy_seconds: float = 0.0
+    """Wall time of the poll iterations that returned messages, plus the final flush:
+    the loader's working time without the idle polls (what the benchmark divides by)."""
+
+
+def _split_by_event_date(tables: list[pa.Table]) -> dict[date, pa.Table]:
+    """One sort of the whole buffer, then zero-copy slices: a table per event date."""
+    if not tables:
+        return {}
+    table = unify_tables(tables)
+    table = table.take(pc.sort_indices(table, [("event_date", "ascending"), *SORT_KEYS]))
+    runs = pc.value_counts(table["event_date"])  # in order of first appearance: sorted
+    by_date: dict[date, pa.Table] = {}
+    start = 0
+    for run in runs.to_pylist():
+        by_date[run["values"]] = table.slice(start, run["counts"]).drop_columns(["event_date"])
+        start += run["counts"]
+    return by_date
+
+
+class Loader:
+    """One loader process: a consumer-group member writing its partitions to the lake."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        config: LoaderConfig,
+        *,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        progress_every: float = 5.0,
+    ) -> None:
+        # Arrow's default mimalloc pool keeps freed pages; the system allocator hands them back,
+        # which keeps the loader's resident memory near what its buffers hold.
+        pa.set_memory_pool(pa.system_memory_pool())
+        self.settings = settings
+        self.config = config
+        self.clock = clock
+        self.lake_dir = Path(settings.lake_dir)
+        self.decoder = Decoder(config.max_message_bytes)
+        self.dead_letters = DeadLetters(settings, self.lake_dir, config.row_group_size)
+        self.suppressor = Suppressor(self.lake_dir, settings.subject_hash_key)
+        self.progress = Progress()
+        self.progress_every = progress_every
+        self._buffers: dict[int, PartitionBuffer] = {}
+        self._assigned: set[int] = set()
+        self._at_end: set[int] = set()
+        self._stop = threading.Event()
+        self._queue: queue.Queue = queue.Queue(maxsize=2)
+        self._lock = threading.Lock()
+        self._writer_error: BaseException | None = None
+        self._commits: deque[TopicPartition] = deque()  # appended by the writer
+        self._last_rebalance = time.monotonic()
+        # A member that died without leaving holds its partitions until its session expires:
+        # --once waits that long after the last rebalance before calling the topic drained.
+        self._settle_seconds = 1.5 * config.session_timeout_ms / 1000
+        self._consumer = Consumer(
+            consumer_config(
+                settings.bootstrap_servers,
+                settings.group_id,
+                config.session_timeout_ms,
+            )
+        )
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    def stop(self) -> None:
+        """Ask the loop to flush and exit (safe from a signal handler)."""
+        self._stop.set()
+
+    def install_signal_handlers(self) -> None:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda *_: self.stop())
+
+    def run(self, *, once: bool = False, idle_timeout: float = 1.0) -> Progress:
+        """Follow the topic until stop(); with once, until every partition is drained."""
+        self._consumer.subscribe(
+            [self.settings.topic],
+            on_assign=self._on_assign,
+            on_revoke=self._on_revoke,
+            on_lost=self._on_lost,
+        )
+        writer = threading.Thread(target=self._write_loop, name="eventlake-writer", daemon=True)
+        writer.start()
+        last_report = time.monotonic()
+        reported = 0
+        try:
+            while not self._stop.is_set():
+                started = time.perf_counter()
+                messages = self._consumer.consume(self.config.batch_size, idle_timeout)
+                records = self._records(messages)
+                if records:
+                    self._enqueue(records)
+                    self.progress.busy_seconds += time.perf_counter() - started
+                self._commit_offsets()
+                if once and self._drained():
+                    break
+                now = time.monotonic()
+                if now - last_report >= self.progress_every:
+                    reported = self._report(now - last_report, reported)
+                    last_report = now
+        finally:
+            while writer.is_alive():
+                try:
+                    self._queue.put(_STOP, timeout=0.5)
+                    break
+                except queue.Full:
+                    continue
+            writer.join()
+            started = time.perf_counter()
+            if self._writer_error is None:
+                with self._lock:
+                    self._flush_all()
+            self.progress.busy_seconds += time.perf_counter() - started
+            self._commit_offsets()
+            self._report(max(time.monotonic() - last_report, 1e-9), reported)
+            self._consumer.close()
+            self.dead_letters.close()
+        if self._writer_error is not None:
+            raise self._writer_error
+        return self.progress
+
+    def _drained(self) -> bool:
+        return (
+            bool(self._assigned)
+            and self._at_end >= self._assigned
+            and self._queue.unfinished_tasks == 0
+            and time.monotonic() - self._last_rebalance >= self._settle_seconds
+        )
+
+    # -- the writing thread ---------------------------------------------------------------------
+
+    def _enqueue(self, records: list[Message]) -> None:
+        """Hand a batch to the writer; blocks while it is two batches behind."""
+        while True:
+            if self._writer_error is not None:
+                raise self._writer_error
+            try:
+                self._queue.put(records, timeout=0.5)
+                return
+            except queue.Full:
+                continue
+
+    def _write_loop(self) -> None:
+        while True:
+            try:
+                item = self._queue.get(timeout=1.0)
+            except queue.Empty:
+                item = None  # idle: still rotate buffers that reached their age
+            try:
+                if item is _STOP:
+                    return
+                with self._lock:
+                    if item is not None:
+                        self._handle(item)
+                    self._rotate()
+            except BaseException as error:  # noqa: BLE001 - re-raised on the consuming thread
+                log.exception("the writer failed; the loader stops without committing")
+                self._writer_error = error
+                self._stop.set()
+                return
+            finally:
+                if item is not None:
+                    self._queue.task_done()
+
+    def _wait_for_writer(self) -> None:
+        while self._queue.unfinished_tasks and self._writer_error is None:
+            time.sleep(0.005)
+
+    def _commit_offsets(self) -> None:
+        """Kafka group offsets follow the lake's checkpoints, for lag monitoring only."""
+        commits = []
+        while self._commits:
+            commits.append(self._commits.popleft())
+        if commits:
+            self._consumer.commit(offsets=commits, asynchronous=True)
+
+    # -- rebalance ------------------------------------------------------------------------------
+
+    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self._last_rebalance = time.monotonic()
+        for tp in partitions:
+            next_offset = layout.recover_partition(self.lake_dir, tp.topic, tp.partition)
+            tp.offset = OFFSET_BEGINNING if next_offset is None else next_offset
+            self._assigned.add(tp.partition)
+            self._at_end.discard(tp.partition)
+            log.info("assigned partition %d from offset %s", tp.partition, next_offset or 0)
+        consumer.assign(partitions)
+
+    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self._last_rebalance = time.monotonic()
+        self._wait_for_writer()
+        with self._lock:
+            for tp in partitions:
+                if self._writer_error is None:
+                    self._flush(tp.partition)
+                self._assigned.discard(tp.partition)
+                self._at_end.discard(tp.partition)
+                log.info("revoked partition %d (flushed)", tp.partition)
+        self._commit_offsets()
+
+    def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self._wait_for_writer()
+        with self._lock:
+            for tp in partitions:
+                # Another member may own it already: drop the buffer, the next owner re-reads.
+                self._buffers.pop(tp.partition, None)
+                self._assigned.discard(tp.partition)
+                self._at_end.discard(tp.partition)
+                log.warning("lost partition %d (buffer abandoned)", tp.partition)
+
+    # -- the hot path -------------------------------------------------------------------------
+
+    def _records(self, messages: list[Message]) -> list[Message]:
+        """The data messages of a poll; end-of-partition marks and errors are noted here."""
+        records = [m for m in messages if m.error() is None]
+        if len(records) == len(messages):  # the common case: no marks, one pass in C
+            if self._at_end:
+                self._at_end -= {m.partition() for m in records}
+            return records
+        records = []
+        for message in messages:  # in order: an end-of-partition mark follows its records
+            error = message.error()
+            if error is None:
+                records.append(message)
+                self._at_end.discard(message.partition())
+            elif error.code() == KafkaError._PARTITION_EOF:
+                self._at_end.add(message.partition())
+            elif error.code() == KafkaError._AUTO_OFFSET_RESET:
+                raise LakeError(
+                    f"the lake's next offset for {message.topic()}[{message.partition()}] is not "
+                    f"in the topic ({error.str()}): the topic was recreated or its retention "
+                    "passed the lake. Point EVENTLAKE_LAKE_DIR at the lake of this topic"
+                )
+            else:
+                log.error("consumer error: %s", error)
+        return records
+
+    def _handle(self, records: list[Message]) -> None:
+        partitions = [m.partition() for m in records]
+        offsets = [m.offset() for m in records]
+        batch = RawBatch(
+            topic=self.settings.topic,
+            partitions=partitions,
+            offsets=offsets,
+            keys=[m.key() for m in records],
+            values=[m.value() for m in records],
+        )
+        now = self.clock()
+        decoded = self.decoder.decode(
+            batch,
+            Limits(
+                now=now,
+                max_future=timedelta(seconds=self.config.max_future_seconds),
+                max_age=timedelta(days=self.config.max_age_days),
+            ),
+        )
+        self.progress.messages += len(records)
+        self.progress.rejected += len(decoded.rejects)
+        rejects_by_partition: dict[int, list[Reject]] = {}
+        for position, reason in decoded.rejects.items():
+            message = records[position]
+            rejects_by_partition.setdefault(message.partition(), []).append(
+                Reject.from_message(message, reason, now)
+            )
+        partition_array = np.asarray(partitions)
+        offset_array = np.asarray(offsets)
+        batch_partitions = np.unique(partition_array).tolist()
+        for partition in batch_partitions:
+            in_partition = offset_array[partition_array == partition]
+            table = decoded.table
+            if table is not None and len(batch_partitions) > 1:
+                table = table.filter(pc.equal(table["_partition"], partition))
+            self._append(
+                partition,
+                int(in_partition.min()),
+                int(in_partition.max()),
+                table,
+                rejects_by_partition.get(partition, []),
+            )
+        if decoded.table is not None:
+            self.progress.events += decoded.table.num_rows
+
+    def land(self, partition: int, first: int, last: int, table: pa.Table) -> None:
+        """Write one decoded batch of `partition` (offsets first..last) to the lake and commit
+        it now, as a flush of the consumer loop would: for callers that hold the messages
+        without a broker (a reference lake built by the real loader code)."""
+        self._assigned.add(partition)
+        self._append(partition, first, last, table, [])
+        self._flush(partition)
+
+    def _append(
+        self,
+        partition: int,
+        first: int,
+        last: int,
+        table: pa.Table | None,
+        rejects: list[Reject],
+    ) -> None:
+        if partition not in self._assigned:
+            return  # revoked while this batch was in flight: the next owner reads it again
+        buffer = self._buffers.get(partition)
+        if buffer is None:
+            buffer = self._buffers[partition] = PartitionBuffer(first, last, time.monotonic())
+        buffer.first_offset = min(buffer.first_offset, first)
+        buffer.last_offset = max(buffer.last_offset, last)
+        if table is not None and table.num_rows:
+            buffer.tables.append(table)
+            buffer.rows += table.num_rows
+            buffer.nbytes += table.nbytes
+        buffer.rejects.extend(rejects)
+
+    def _rotate(self) -> None:
+        now = time.monotonic()
+        for partition, buffer in list(self._buffers.items()):
+            if (
+                buffer.rows >= self.config.rotate_records
+                or buffer.nbytes >= self.config.rotate_bytes
+                or now - buffer.started >= self.config.rotate_seconds
+            ):
+                self._flush(partition)
+        while sum(b.nbytes for b in self._buffers.values()) > self.config.max_buffer_bytes:
+            largest = max(self._buffers, key=lambda p: self._buffers[p].nbytes)
+            self._flush(largest)
+
+    # -- the commit protocol ----------------------------------------------------------------
+
+    def _flush_all(self) -> None:
+        for partition in list(self._buffers):
+            self._flush(partition)
+
+    def _flush(self, partition: int) -> None:
+        buffer = self._buffers.pop(partition, None)
+        if buffer is None:
+            return
+        with self.suppressor.guard():  # filter and write under the list's shared lock
+            self._write_and_commit(partition, buffer)
+
+    def _suppress(self, by_date: dict[date, pa.Table], rejects: list[Reject]) -> list[Reject]:
+        """Drop listed subjects from by_date (in place, empty dates removed) and rejects."""
+        for event_date, table in list(by_date.items()):
+            kept, dropped = self.suppressor.filter(table)
+            if dropped:
+                self.progress.events -= dropped
+                self.progress.suppressed += dropped
+                if kept.num_rows:
+                    by_date[event_date] = kept
+                else:
+                    del by_date[event_date]
+        kept_rejects, dropped = self.suppressor.filter_rejects(rejects)
+        self.progress.rejected -= dropped
+        self.progress.suppressed += dropped
+        return kept_rejects
+
+    def _write_and_commit(self, partition: int, buffer: PartitionBuffer) -> None:
+        topic = self.settings.topic
+        name = layout.data_file_name(topic, partition, buffer.first_offset, buffer.last_offset)
+        by_date = _split_by_event_date(buffer.tables)
+        buffer.tables.clear()
+        rejects = self._suppress(by_date, buffer.rejects)
+        paths = [layout.event_date_dir(self.lake_dir, d) / name for d in by_date]
+        quarantine = self.dead_letters.quarantine_path(name) if rejects else None
+        pending = [str(p.relative_to(self.lake_dir)) for p in paths]
+        if quarantine is not None:
+            pending.append(str(quarantine.relative_to(self.lake_dir)))
+        checkpoint = layout.read_checkpoint(self.lake_dir, topic, partition)
+        layout.write_checkpoint(
+            self.lake_dir,
+            topic,
+            partition,
+            layout.Checkpoint(checkpoint.next_offset, pending),
+        )
+        for path, rows in zip(paths, by_date.values(), strict=True):
+            self.progress.bytes_written += layout.write_parquet_atomic(
+                rows,
+                path,
+                row_group_size=self.config.row_group_size,
+                sort_by=SORT_KEYS,
+                presorted=True,
+                bloom_filter_columns=BLOOM_FILTER_COLUMNS,
+            )
+            self.progress.files += 1
+        if quarantine is not None:
+            self.dead_letters.publish(rejects, quarantine)
+        for directory in {p.parent for p in [*paths, quarantine] if p is not None}:
+            layout.fsync_dir(directory)
+        next_offset = buffer.last_offset + 1
+        layout.write_checkpoint(self.lake_dir, topic, partition, layout.Checkpoint(next_offset))
+        self.progress.flushes += 1
+        self._commits.append(TopicPartition(topic, partition, next_offset))
+
+    # -- progress -----------------------------------------------------------------------------
+
+    def _report(self, elapsed: float, reported: int) -> int:
+        lag = 0
+        for partition in self._assigned:
+            tp = TopicPartition(self.settings.topic, partition)
+            try:
+                _, high = self._consumer.get_watermark_offsets(tp, cached=True)
+                (position,) = self._consumer.position([tp])
+            except Exception:  # noqa: BLE001 - the progress line must never stop the loader
+                continue
+            if high >= 0 and position.offset >= 0:
+                lag += max(high - position.offset, 0)
+        self.progress.lag = lag
+        rate = (self.progress.messages - reported) / elapsed
+        log.info(
+            "%d messages read (%.0f msg/s), %d events accepted, lag %d, %d files, %d to the DLQ, "
+            "%d suppressed",
+            self.progress.messages,
+            rate,
+            self.progress.events,
+            lag,
+            self.progress.files,
+            self.progress.rejected,
+            self.progress.suppressed,
+        )
+        return self.progress.messages

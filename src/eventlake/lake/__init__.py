@@ -1,0 +1,1 @@
+"""The lake: the raw lake's layout, the DuckLake lakehouse, and their maintenance jobs."""

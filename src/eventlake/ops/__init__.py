@@ -1,0 +1,1 @@
+"""Operations: the local broker, the analytics schedule and the process supervisor."""

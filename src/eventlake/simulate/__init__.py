@@ -1,0 +1,1 @@
+"""Simulated clickstream: events produced to Kafka or written straight into the raw lake."""
