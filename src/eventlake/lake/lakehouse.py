@@ -34,6 +34,12 @@ PUBLISHED_SCHEMA = "main"
 DEFAULT_CATALOG = "sqlite:lakehouse.sqlite"
 PINNED_VERSION = re.compile(r"\bAT\s*\(\s*VERSION\s*=>\s*(\d+)\s*\)", re.IGNORECASE)
 """The snapshot a published view is pinned to, in its SQL (see the dbt macro publish_build)."""
+PINNED_TABLE = re.compile(
+    r"\bFROM\s+(?:\w+\.)?(?P<schema>\w+)\.(?P<table>\w+)\s+" + PINNED_VERSION.pattern,
+    re.IGNORECASE,
+)
+"""A published view's table and the snapshot it is pinned to: groups schema, table, then the
+version (group 3)."""
 EXTENSIONS = ("ducklake", "sqlite_scanner", "postgres_scanner", "httpfs")
 
 

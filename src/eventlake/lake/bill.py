@@ -22,7 +22,7 @@ import duckdb
 import orjson
 
 from eventlake.exceptions import EventlakeError
-from eventlake.lakehouse import ALIAS, PUBLISHED_SCHEMA
+from eventlake.lake.lakehouse import ALIAS, PINNED_TABLE, PUBLISHED_SCHEMA
 
 METADATA = f"__ducklake_metadata_{ALIAS}"
 SCAN = "DUCKLAKE_SCAN"
@@ -33,10 +33,6 @@ COMPARISON = re.compile(
     re.DOTALL,
 )
 MEMBERSHIP = re.compile(r"""^(?P<column>"[^"]+"|\w+)\s+IN\s+\((?P<values>.+)\)$""", re.DOTALL)
-PUBLISHED_TABLE = re.compile(
-    r"\bFROM\s+(?:\w+\.)?(?P<schema>\w+)\.(?P<table>\w+)\s+AT\s*\(\s*VERSION\s*=>\s*(?P<version>\d+)",
-    re.IGNORECASE,
-)
 READ_GAP = 1 << 14
 """DuckDB reads two column chunks in one request when at most this many bytes lie between them
 (its Parquet reader's ALLOW_GAP): the columns in between are read too."""
@@ -295,8 +291,8 @@ def _published_versions(connection: duckdb.DuckDBPyConnection) -> dict[tuple[str
     ).fetchall()
     pinned = {}
     for (text,) in rows:
-        for found in PUBLISHED_TABLE.finditer(text or ""):
-            pinned[(found["schema"], found["table"])] = int(found["version"])
+        for found in PINNED_TABLE.finditer(text or ""):
+            pinned[(found["schema"], found["table"])] = int(found.group(3))
     return pinned
 
 

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from eventlake.bill import bill
-from eventlake.generator import GeneratorConfig
-from eventlake.lakehouse import connect
-from eventlake.rawlake import write_raw_lake
+from eventlake.lake.bill import bill
+from eventlake.lake.lakehouse import connect
+from eventlake.simulate.config import GeneratorConfig
+from eventlake.simulate.lake_writer import write_raw_lake
 from tests.dbt_support import dbt
 
 pytestmark = pytest.mark.slow
