@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -58,7 +61,7 @@ QUERIES = [
         True,
     ),
     (
-        "select event_id, user_key, event_at from training_events"
+        "select event_id, user_key, event_at from fct_training_events"
         " where event_date >= date '2025-01-27'",
         True,
     ),
@@ -164,3 +167,81 @@ def test_a_filter_the_statistics_cannot_decide_is_named_and_prunes_nothing(lakeh
     assert facts.partitions == {"2025-01-05"}
     assert facts.files == 1
     assert [text for text in facts.unpruned if "coupon_code" in text] != []
+
+
+def eventlake_sql(lakehouse, *args: str, env: dict[str, str] | None = None):
+    lake, catalog, _ = lakehouse
+    return subprocess.run(
+        [sys.executable, "-m", "eventlake.cli", "sql", *args],
+        cwd=lake.parent,
+        env=dict(
+            os.environ, EVENTLAKE_LAKE_DIR=str(lake), EVENTLAKE_CATALOG=catalog, **(env or {})
+        ),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+# error() fails the query if it ever runs; planning it (the bill) evaluates nothing.
+NEVER_RUN = "select error('the query ran') from events"
+ONE_DAY = f" where event_date = date '{START}'"
+
+
+@pytest.mark.parametrize(
+    ("sql", "args", "env", "message"),
+    [
+        (NEVER_RUN, (), {}, "fct_events must be filtered on event_date"),
+        (
+            NEVER_RUN + " where event_date = (select max(event_date) from fct_events)",
+            (),
+            {},
+            "fct_events must be filtered on event_date",
+        ),
+        (
+            "select error('the query ran') from fct_training_events",
+            (),
+            {},
+            "fct_training_events must be filtered on event_date",
+        ),
+        (NEVER_RUN + ONE_DAY, ("--max-bytes", "1kB"), {}, "over the budget of 1,000 bytes"),
+        (NEVER_RUN + ONE_DAY, (), {"EVENTLAKE_MAX_QUERY_BYTES": "1000"}, "over the budget"),
+    ],
+    ids=["no-date-filter", "date-hidden-in-a-subquery", "training-files", "flag", "environment"],
+)
+def test_a_refused_query_says_why_exits_2_and_runs_nothing(lakehouse, sql, args, env, message):
+    done = eventlake_sql(lakehouse, "-c", sql, *args, env=env)
+
+    assert done.returncode == 2, done.stderr
+    assert message in done.stderr
+    assert "the query ran" not in done.stderr and done.stdout == ""
+    assert "would read" in done.stderr  # the bill, beside the reason
+
+
+def test_allow_full_scan_runs_what_would_be_refused(lakehouse):
+    lake, catalog, _ = lakehouse
+    sql = "select count(*) as events from events"
+    refused = eventlake_sql(lakehouse, "-c", sql, "--max-bytes", "1kB")
+    allowed = eventlake_sql(lakehouse, "-c", sql, "--max-bytes", "1kB", "--allow-full-scan")
+
+    assert refused.returncode == 2
+    assert allowed.returncode == 0, allowed.stderr
+    assert allowed.stdout.splitlines()[2].strip() == str(DAYS * 16_384)
+
+
+def test_bill_prints_the_bill_as_json_or_a_summary_and_runs_nothing(lakehouse):
+    week = NEVER_RUN + f" where event_date between date '{START}' and date '{START}' + 6"
+    done = eventlake_sql(lakehouse, "--bill", "-c", week)
+
+    assert done.returncode == 0, done.stderr
+    billed = json.loads(done.stdout)
+    assert billed["partitions"] == [str(START + dt.timedelta(days=k)) for k in range(7)]
+    assert 0 < billed["bytes"] < billed["bytes_total"]
+    assert billed["files"] == 7 < billed["files_total"]
+    assert set(billed["tables"]) == {"fct_events"}
+    assert billed["refusals"] == []
+
+    table = eventlake_sql(lakehouse, "--bill", "--format", "table", "-c", NEVER_RUN)
+    assert table.returncode == 2
+    assert table.stdout.startswith("would read ")
+    assert "refused: fct_events must be filtered on event_date" in table.stdout

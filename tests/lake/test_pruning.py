@@ -13,6 +13,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from eventlake.lake.bill import bill
 from eventlake.lake.lakehouse import connect
 from eventlake.simulate.config import GeneratorConfig
 from eventlake.simulate.lake_writer import write_raw_lake
@@ -111,3 +112,14 @@ def test_a_country_filter_skips_the_other_countries_of_the_sorted_day(year_of_fa
     assert one_country.files_read <= everyone.files_read
     counted = connection.sql(f"select count(*) {one_day} and country_code = 'PL'").fetchall()
     assert counted[0][0] > 0
+
+
+def test_a_one_day_bill_is_at_most_two_days_worth_of_the_full_scan_bill(year_of_facts):
+    connection, _, _ = year_of_facts
+    columns = "select country_code, event_type, count(*), sum(price) from events"
+    one_day = bill(connection, f"{columns} where event_date = date '2025-06-01' group by all")
+    full_scan = bill(connection, f"{columns} group by all")
+
+    assert one_day.partitions == ["2025-06-01"]
+    assert len(full_scan.partitions) == DAYS
+    assert one_day.bytes <= 2 / DAYS * full_scan.bytes, (one_day.bytes, full_scan.bytes)

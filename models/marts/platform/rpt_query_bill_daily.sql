@@ -5,6 +5,8 @@ with
 query_bill as (
 
     select * from {{ ref('stg_control__query_bill') }}
+    -- Finished invocations only: this one is still recording its models.
+    where invocation_id != '{{ invocation_id }}'
 
 ),
 

@@ -28,29 +28,81 @@ def summary() -> None:
     "--format",
     "output_format",
     type=click.Choice(["table", "csv", "json"]),
-    default="table",
-    show_default=True,
-    help="With -c: aligned columns, CSV with a header row, or a JSON list of objects.",
+    default=None,
+    help="With -c: aligned columns (the default), CSV with a header row, or a JSON list of"
+    " objects. With --bill: json (the default) or table (a short summary).",
+)
+@click.option(
+    "--bill",
+    "bill_only",
+    is_flag=True,
+    help="With -c: print what the query would read (files, bytes, partitions), run nothing.",
+)
+@click.option(
+    "--max-bytes",
+    default=None,
+    help="Refuse a query whose bill exceeds this (e.g. 2GB); default EVENTLAKE_MAX_QUERY_BYTES.",
+)
+@click.option(
+    "--allow-full-scan",
+    is_flag=True,
+    help="Run the query whatever its bill, with or without a partition filter.",
 )
 @click.option("--print-init", is_flag=True, help="Print the shell's init script and exit.")
 @click.argument("shell_args", nargs=-1, type=click.UNPROCESSED)
-def sql(sql: str | None, output_format: str, print_init: bool, shell_args) -> None:
+def sql(
+    sql: str | None,
+    output_format: str | None,
+    bill_only: bool,
+    max_bytes: str | None,
+    allow_full_scan: bool,
+    print_init: bool,
+    shell_args,
+) -> None:
     """SQL on the lakehouse, read-only: an interactive DuckDB shell, or one query with -c.
 
     Names resolve in the published build (schema main: events, the rollups, the marts);
     build.<model> is the latest build's own table (published or not), control.* the erasure
     plane. Readers take no lock: a shell left open never holds up a build. Arguments after
     `--` go to the DuckDB CLI (for example `eventlake sql -- -csv`).
+
+    A query with -c is billed before it runs, from the lakehouse catalog: it is refused (exit
+    2, nothing run) when it reads fct_events or fct_training_events without a condition on
+    event_date that prunes partitions, or when it would read more than --max-bytes.
     """
-    from eventlake.lake.sql import open_shell, run_sql, shell_init
+    from eventlake.lake.bill import Budget, QueryRefused, summary
+    from eventlake.lake.sql import bill_sql, open_shell, run_sql, shell_init
 
     settings = Settings.from_env()
+    budget = Budget.from_settings(max_bytes, allow_full_scan)
     if print_init:
         click.echo(shell_init(settings.catalog, settings.lake_dir), nl=False)
+    elif bill_only:
+        if sql is None or output_format == "csv":
+            raise click.UsageError("--bill takes a query with -c, printed as json or table")
+        billed, reasons = bill_sql(settings.catalog, settings.lake_dir, sql, budget)
+        if output_format == "table":
+            click.echo(summary(billed), nl=False)
+            click.echo("".join(f"refused: {reason}\n" for reason in reasons), nl=False)
+        else:
+            click.echo(billed.as_json(refusals=reasons))
+        sys.exit(2 if reasons else 0)
     elif sql is not None:
         if shell_args:
             raise click.UsageError("-c runs the query here: no DuckDB CLI arguments with it")
-        run_sql(settings.catalog, settings.lake_dir, sql, output_format, sys.stdout)
+        try:
+            run_sql(
+                settings.catalog,
+                settings.lake_dir,
+                sql,
+                output_format or "table",
+                sys.stdout,
+                budget,
+            )
+        except QueryRefused as refused:
+            click.echo(f"eventlake sql: not run: {refused}", err=True)
+            click.echo(summary(refused.bill), err=True, nl=False)
+            sys.exit(2)
     else:
         sys.exit(open_shell(settings.catalog, settings.lake_dir, shell_args))
 

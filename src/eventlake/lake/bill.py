@@ -14,14 +14,15 @@ in more than one schema is billed at the most expensive one.
 
 from __future__ import annotations
 
+import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
 import duckdb
 import orjson
 
-from eventlake.exceptions import EventlakeError
+from eventlake.exceptions import ConfigError, EventlakeError
 from eventlake.lake.lakehouse import ALIAS, PINNED_TABLE, PUBLISHED_SCHEMA
 
 METADATA = f"__ducklake_metadata_{ALIAS}"
@@ -156,7 +157,7 @@ class Bill:
     def partitions(self) -> list[str]:
         return sorted(set().union(*(t.partitions for t in self.tables.values())))
 
-    def as_dict(self) -> dict[str, object]:
+    def as_dict(self, refusals: list[str] | None = None) -> dict[str, object]:
         return {
             "files": self.files,
             "files_total": self.files_total,
@@ -165,10 +166,11 @@ class Bill:
             "partitions": self.partitions,
             "tables": {name: table.as_dict() for name, table in sorted(self.tables.items())},
             "unbilled": self.unbilled,
+            "refusals": refusals or [],
         }
 
-    def as_json(self) -> str:
-        return orjson.dumps(self.as_dict(), option=orjson.OPT_INDENT_2).decode()
+    def as_json(self, refusals: list[str] | None = None) -> str:
+        return orjson.dumps(self.as_dict(refusals), option=orjson.OPT_INDENT_2).decode()
 
 
 @dataclass(frozen=True)
@@ -466,6 +468,25 @@ class Budget:
 
     max_bytes: int | None = None
     allow_full_scan: bool = False
+
+    @classmethod
+    def from_settings(
+        cls, max_bytes: str | None, allow_full_scan: bool, env: Mapping[str, str] | None = None
+    ) -> Budget:
+        """`max_bytes` (e.g. 500000000, 500MB, 2GB), else EVENTLAKE_MAX_QUERY_BYTES, else no
+        byte limit; the partition filters are required either way."""
+        env = os.environ if env is None else env
+        text = max_bytes if max_bytes is not None else env.get("EVENTLAKE_MAX_QUERY_BYTES")
+        return cls(parse_bytes(text) if text else None, allow_full_scan)
+
+
+def parse_bytes(text: str) -> int:
+    """A byte count: digits, optionally followed by B, kB, MB, GB or TB (powers of 1000)."""
+    found = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kKMGT]?B)?\s*", text)
+    if found is None:
+        raise ConfigError(f"expected a byte count such as 500000000 or 500MB, got {text!r}")
+    scale = {None: 1, "B": 1, "kB": 1e3, "KB": 1e3, "MB": 1e6, "GB": 1e9, "TB": 1e12}
+    return int(float(found[1]) * scale[found[2]])
 
 
 def refusals(billed: Bill, budget: Budget, required: dict[str, str]) -> list[str]:

@@ -30,10 +30,25 @@ import duckdb
 import orjson
 
 from eventlake.exceptions import ConfigError, EventlakeError
+from eventlake.lake.bill import (
+    Bill,
+    BillError,
+    Budget,
+    bill,
+    checked_bill,
+    refusals,
+    required_partition_filters,
+)
 from eventlake.lake.lakehouse import ALIAS, attach_sql, connect, install_extensions
 from eventlake.lake.maintenance import lakehouse_exists
 
 FORMATS = ("table", "csv", "json")
+BILLED = {
+    duckdb.StatementType.SELECT,
+    duckdb.StatementType.COPY,
+    duckdb.StatementType.CREATE,
+    duckdb.StatementType.INSERT,
+}
 FETCH_ROWS = 10_000
 JSON_OPTIONS = orjson.OPT_NON_STR_KEYS
 SCANNERS = {"sqlite": "sqlite_scanner", "postgres": "postgres_scanner"}
@@ -114,21 +129,58 @@ def _sigint_ignored() -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
 
 
-def run_sql(catalog: str, lake_dir: Path | str, sql: str, output_format: str, out: TextIO) -> int:
+def run_sql(
+    catalog: str,
+    lake_dir: Path | str,
+    sql: str,
+    output_format: str,
+    out: TextIO,
+    budget: Budget | None = None,
+) -> int:
     """Run `sql` on the lakehouse, read-only, and write the last statement's result to `out`;
-    returns the rows written. A failing statement raises QueryError."""
+    returns the rows written. With a `budget`, each statement is billed first and none runs if
+    one is refused (QueryRefused). A failing statement raises QueryError."""
     if output_format not in FORMATS:
         raise ConfigError(f"expected a format among {', '.join(FORMATS)}, got {output_format!r}")
     require_lakehouse(catalog)
     try:
         with connect(catalog, lake_dir, read_only=True) as connection:
+            if budget is not None:
+                for statement in billed_statements(sql):
+                    checked_bill(connection, statement, budget)
             connection.execute(sql)
             if connection.description is None:  # nothing to print
                 return 0
             columns = [column[0] for column in connection.description]
             return WRITERS[output_format](columns, _batches(connection), out)
+    except (duckdb.Error, BillError) as error:
+        raise QueryError(str(error)) from None
+
+
+def bill_sql(
+    catalog: str, lake_dir: Path | str, sql: str, budget: Budget
+) -> tuple[Bill, list[str]]:
+    """The bill of one statement, nothing run, and the reasons it would be refused (if any)."""
+    require_lakehouse(catalog)
+    statements = billed_statements(sql)
+    if len(statements) != 1:
+        raise ConfigError(f"--bill takes one query, got {len(statements)} billable statements")
+    try:
+        with connect(catalog, lake_dir, read_only=True) as connection:
+            billed = bill(connection, statements[0])
+            return billed, refusals(billed, budget, required_partition_filters(connection))
+    except BillError as error:
+        raise QueryError(str(error)) from None
+
+
+def billed_statements(sql: str) -> list[str]:
+    """The statements of `sql` that read tables and can be billed (queries, COPY of a query,
+    CREATE ... AS): their text."""
+    try:
+        statements = duckdb.extract_statements(sql)
     except duckdb.Error as error:
         raise QueryError(str(error)) from None
+    return [statement.query for statement in statements if statement.type in BILLED]
 
 
 def _batches(connection: duckdb.DuckDBPyConnection) -> Iterator[list[tuple]]:
