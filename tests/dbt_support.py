@@ -3,6 +3,7 @@ own. `catalog` is an EVENTLAKE_CATALOG string (sqlite:<path> or postgres:<libpq 
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 from eventlake.dbt.runner import PROJECT_DIR, run_dbt
@@ -25,6 +26,32 @@ def dbt(lake: Path, catalog: str, *args: str, check: bool = True) -> str:
     if check:
         assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
     return done.stdout
+
+
+PROJECT_FILES = (
+    "dbt_project.yml",
+    "profiles.yml",
+    "models",
+    "macros",
+    "seeds",
+    "snapshots",
+    "data-tests",
+    "analyses",
+)
+"""What a copy of the dbt project needs."""
+
+
+def copy_project(folder: Path) -> Path:
+    """The dbt project copied into `folder` (created): a project of its own to change or to run
+    from another working directory."""
+    folder.mkdir(parents=True)
+    for name in PROJECT_FILES:
+        source = REPO / name
+        if source.is_dir():
+            shutil.copytree(source, folder / name)
+        else:
+            shutil.copy(source, folder / name)
+    return folder
 
 
 def query(lake: Path, catalog: str, sql: str) -> list[tuple]:

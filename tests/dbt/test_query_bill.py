@@ -5,7 +5,6 @@ the model and the bytes, before anything is published."""
 from __future__ import annotations
 
 import datetime as dt
-import shutil
 from pathlib import Path
 
 import pytest
@@ -13,21 +12,11 @@ import pytest
 from eventlake.dbt.runner import run_dbt
 from eventlake.simulate.config import GeneratorConfig
 from eventlake.simulate.lake_writer import write_raw_lake
-from tests.dbt_support import REPO, dbt, query
+from tests.dbt_support import copy_project, dbt, query
 
 pytestmark = pytest.mark.slow
 START = dt.date(2025, 3, 1)
 DAYS = 10
-PROJECT = (
-    "dbt_project.yml",
-    "profiles.yml",
-    "models",
-    "macros",
-    "seeds",
-    "snapshots",
-    "data-tests",
-    "analyses",
-)
 # A model that forgot its incremental filter: each build writes the newest date's row and
 # reads every partition of fct_events to count it.
 RECOUNT = """
@@ -108,14 +97,7 @@ def test_a_build_records_what_each_model_read(tmp_path):
 
 
 def test_an_incremental_model_reading_history_fails_the_build_naming_it(tmp_path):
-    project = tmp_path / "project"
-    project.mkdir()
-    for name in PROJECT:
-        source = REPO / name
-        if source.is_dir():
-            shutil.copytree(source, project / name)
-        else:
-            shutil.copy(source, project / name)
+    project = copy_project(tmp_path / "project")
     (project / "models/marts/core/fct_users_to_date.sql").write_text(RECOUNT)
     (project / "models/marts/core/_users_to_date__models.yml").write_text(RECOUNT_YML)
     lake, catalog = tmp_path / "lake", f"sqlite:{tmp_path / 'lakehouse.sqlite'}"

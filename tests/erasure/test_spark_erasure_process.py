@@ -9,7 +9,6 @@ Slow (a JVM per dbt invocation on Spark); needs the `spark` extra and Java: `mak
 
 from __future__ import annotations
 
-import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -24,21 +23,11 @@ from eventlake.erasure.subjects import ErasureRequest, subject_hash
 from eventlake.erasure.topics import publish_requests
 from eventlake.ingest.loader import Loader
 from tests.dbt.test_spark_parity import SELECTION
-from tests.dbt_support import REPO, query
+from tests.dbt_support import copy_project, query
 from tests.support import events, produce
 
 pytestmark = [pytest.mark.slow, pytest.mark.spark, pytest.mark.broker]
 
-PROJECT = [
-    "dbt_project.yml",
-    "profiles.yml",
-    "models",
-    "macros",
-    "seeds",
-    "snapshots",
-    "data-tests",
-    "analyses",
-]
 USER = "user-5"  # tests.support's users: 3 events of every 997 each
 
 
@@ -46,15 +35,7 @@ USER = "user-5"  # tests.support's users: 3 events of every 997 each
 def project(tmp_path: Path) -> Path:
     """The dbt project copied to a folder of its own: a local Spark session keeps its Derby
     metastore in the working directory, which the orchestrator sets to the project's."""
-    folder = tmp_path / "project"
-    folder.mkdir()
-    for name in PROJECT:
-        source = REPO / name
-        if source.is_dir():
-            shutil.copytree(source, folder / name)
-        else:
-            shutil.copy(source, folder / name)
-    return folder
+    return copy_project(tmp_path / "project")
 
 
 @pytest.fixture
