@@ -47,18 +47,14 @@ DEFAULT_ROW_GROUP_ROWS = 122_880
 COLUMN_BYTES = """
 with columns as (
     select
-        stats.data_file_id,
-        c.column_order,
-        stats.column_size_bytes as size,
-        list_contains(?4, c.column_name) as is_referenced,
-        greatest(1, ceil(files.record_count / ?5)) as row_groups
-    from {metadata}.ducklake_file_column_stats as stats
-    inner join {metadata}.ducklake_column as c
-        on stats.column_id = c.column_id and c.table_id = stats.table_id
-        and c.begin_snapshot <= ?1 and (c.end_snapshot is null or c.end_snapshot > ?2)
+        data_file_id,
+        bill_stats.column_order,
+        bill_stats.size,
+        list_contains(?1, bill_stats.column_name) as is_referenced,
+        greatest(1, ceil(bill_files.record_count / ?2)) as row_groups
+    from bill_stats
     inner join bill_files using (data_file_id)
-    inner join {metadata}.ducklake_data_file as files using (data_file_id)
-    where stats.table_id = ?3 and {surviving}
+    where not bill_files.pruned
 ),
 runs as (
     select
@@ -77,7 +73,7 @@ gaps as (
 )
 select
     coalesce((select sum(size) from runs where is_referenced), 0)
-    + coalesce((select sum(gap) from gaps where gap <= ?6 * row_groups), 0)
+    + coalesce((select sum(gap) from gaps where gap <= ?3 * row_groups), 0)
 """
 # A file survives a comparison unless its statistics rule every row out.
 SURVIVES = {
@@ -323,38 +319,20 @@ def _bill_scan(
         ).fetchall()
     )
     columns = [column for column in scan.columns if column in types]
-    connection.execute(
-        f"""
-        create or replace temp table bill_files as
-        select data_file_id, file_size_bytes, footer_size
-        from {METADATA}.ducklake_data_file
-        where table_id = ? and begin_snapshot <= ?
-            and (end_snapshot is null or end_snapshot > ?)
-        """,
-        [table_id, version, version],
-    )
-    surviving, unpruned, pruning = _prune(connection, table_id, scan.filters, types)
-    (files_total,) = connection.execute("select count(*) from bill_files").fetchone()
-    bytes_total = connection.execute(
-        "select coalesce(sum(file_size_bytes), 0) from bill_files"
-    ).fetchone()[0]
-    files, footers = connection.execute(
-        f"select count(*), coalesce(sum(footer_size), 0) from bill_files where {surviving}"
+    _copy_catalog_slice(connection, table_id, version)
+    unpruned, pruning = _prune(connection, scan.filters, types)
+    files_total, bytes_total, files, footers = connection.execute(
+        "select count(*), coalesce(sum(file_size_bytes), 0), count(*) filter (not pruned),"
+        " coalesce(sum(footer_size) filter (not pruned), 0) from bill_files"
     ).fetchone()
     column_bytes = connection.execute(
-        COLUMN_BYTES.format(metadata=METADATA, surviving=surviving),
-        [version, version, table_id, columns, _row_group_rows(connection), READ_GAP],
+        COLUMN_BYTES, [columns, _row_group_rows(connection), READ_GAP]
     ).fetchone()[0]
     partitions = {
         str(value)
         for (value,) in connection.execute(
-            f"""
-            select distinct p.partition_value
-            from {METADATA}.ducklake_file_partition_value as p
-            inner join bill_files using (data_file_id)
-            where p.table_id = ? and {surviving}
-            """,
-            [table_id],
+            "select distinct partition_value from bill_files"
+            " where not pruned and partition_value is not null"
         ).fetchall()
     }
     return TableBill(
@@ -380,14 +358,55 @@ def _row_group_rows(connection: duckdb.DuckDBPyConnection) -> int:
     return int(found) if found else DEFAULT_ROW_GROUP_ROWS
 
 
+def _copy_catalog_slice(connection: duckdb.DuckDBPyConnection, table_id: int, version: int) -> None:
+    """The table's files at `version` (bill_files, with their partition value) and their column
+    statistics (bill_stats), copied from the catalog once: each catalog query is a round trip,
+    the rest of the bill is computed here."""
+    connection.execute(
+        f"""
+        create or replace temp table bill_files as
+        select
+            files.data_file_id,
+            files.record_count,
+            files.file_size_bytes,
+            files.footer_size,
+            partition_values.partition_value,
+            false as pruned
+        from {METADATA}.ducklake_data_file as files
+        left join {METADATA}.ducklake_file_partition_value as partition_values
+            on files.data_file_id = partition_values.data_file_id
+            and partition_values.table_id = ?1
+            and partition_values.partition_key_index = 0
+        where files.table_id = ?1 and files.begin_snapshot <= ?2
+            and (files.end_snapshot is null or files.end_snapshot > ?2)
+        """,
+        [table_id, version],
+    )
+    connection.execute(
+        f"""
+        create or replace temp table bill_stats as
+        select
+            stats.data_file_id,
+            c.column_name,
+            c.column_order,
+            stats.column_size_bytes as size,
+            stats.min_value,
+            stats.max_value
+        from {METADATA}.ducklake_file_column_stats as stats
+        inner join {METADATA}.ducklake_column as c
+            on stats.column_id = c.column_id and c.table_id = ?1
+            and c.begin_snapshot <= ?2 and (c.end_snapshot is null or c.end_snapshot > ?2)
+        where stats.table_id = ?1
+        """,
+        [table_id, version],
+    )
+
+
 def _prune(
-    connection: duckdb.DuckDBPyConnection, table_id: int, filters: tuple[str, ...], types: dict
-) -> tuple[str, list[str], set[str]]:
-    """Mark, in temp table bill_files, the files each filter rules out; returns the SQL
-    condition of a surviving file, the filters that pruned nothing and the columns of those
-    that pruned."""
-    connection.execute("alter table bill_files add column if not exists pruned boolean")
-    connection.execute("update bill_files set pruned = false")
+    connection: duckdb.DuckDBPyConnection, filters: tuple[str, ...], types: dict
+) -> tuple[list[str], set[str]]:
+    """Mark, in temp table bill_files, the files each filter rules out; returns the filters
+    that pruned nothing and the columns of those that pruned."""
     unpruned, pruning = [], set()
     for text in filters:
         tests = _comparisons(connection, text.removeprefix(OPTIONAL), types)
@@ -405,17 +424,15 @@ def _prune(
                         data_file_id,
                         try_cast(min_value as {types[column]}) as min,
                         try_cast(max_value as {types[column]}) as max
-                    from {METADATA}.ducklake_file_column_stats as stats
-                    inner join {METADATA}.ducklake_column as c using (column_id)
-                    where stats.table_id = ? and c.table_id = ? and c.column_name = ?
-                        and c.end_snapshot is null
+                    from bill_stats
+                    where column_name = ?
                 )
                 where not ({survives})
             )
             """,
-            [table_id, table_id, column, *values],
+            [column, *values],
         )
-    return "not pruned", unpruned, pruning
+    return unpruned, pruning
 
 
 def _comparisons(
