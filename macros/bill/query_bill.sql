@@ -4,7 +4,28 @@
 
 {% macro default__enable_query_bill() -%}
     call truncate_duckdb_logs();
-    call enable_logging(['FileSystem', 'QueryLog'], level := 'trace')
+    call enable_logging(['FileSystem', 'QueryLog'], level := 'trace');
+    create or replace table {{ query_bill_pending() }} as
+    select * from control.query_bill where false
+{%- endmacro %}
+
+{#- This invocation's rows, in the dbt process's memory until on-run-end. -#}
+{% macro query_bill_pending() -%}
+    memory.main.query_bill_pending
+{%- endmacro %}
+
+
+{% macro flush_query_bill() -%}
+    {{ return(adapter.dispatch('flush_query_bill')()) }}
+{%- endmacro %}
+
+{% macro default__flush_query_bill() -%}
+    insert into control.query_bill
+    select * from {{ query_bill_pending() }}
+{%- endmacro %}
+
+{% macro spark__flush_query_bill() -%}
+    select 1
 {%- endmacro %}
 
 {% macro spark__enable_query_bill() -%}
@@ -37,7 +58,7 @@
 
 {% macro default__record_query_bill() -%}
     {%- set window = model.config.get('meta', {}).get('read_window_days') -%}
-    insert into control.query_bill
+    insert into {{ query_bill_pending() }}
     with
 
     connection_log as (

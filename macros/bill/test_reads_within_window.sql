@@ -4,7 +4,7 @@ with
 
 query_bill as (
 
-    select * from {{ source('control', 'query_bill') }}
+    select * from {{ query_bill_pending() }}
 
 ),
 
@@ -18,8 +18,7 @@ beyond_window as (
         earliest_date_read,
         earliest_date_written
     from query_bill
-    where invocation_id = '{{ invocation_id }}'
-        and schema_name = '{{ model.schema }}'
+    where schema_name = '{{ model.schema }}'
         and model_name = '{{ model.identifier }}'
         and is_incremental
         and bytes_read_before_window > 0

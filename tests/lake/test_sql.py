@@ -30,9 +30,11 @@ pytestmark = [pytest.mark.slow]
 
 START = dt.date(2026, 1, 10)
 DUCKDB = Path(sys.executable).parent / "duckdb"
+# eventlake sql refuses a query on events that no event_date condition prunes: the last two
+# of the three days.
 DAILY = (
     "select event_date, count(*) as events from events"
-    f" where event_date >= date '{START}' group by 1 order by 1"
+    f" where event_date > date '{START}' group by 1 order by 1"
 )
 
 
