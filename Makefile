@@ -11,7 +11,7 @@ DBT_FLAGS := --profiles-dir . --project-dir .
 DEMO_EVENTS ?= 1000000
 DEMO_DAYS ?= 14
 
-.PHONY: install demo test test-fast test-spark lint format bench bench-dbt bench-erasure bench-spark bench-streaming docs clean
+.PHONY: install demo test test-fast test-spark lint format bench bench-bill bench-dbt bench-erasure bench-spark bench-streaming docs clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -71,6 +71,9 @@ demo: install
 
 bench: install
 	$(BIN)/python scripts/bench_loader.py
+
+bench-bill: install
+	$(BIN)/python scripts/bench_bill.py
 
 bench-dbt: install
 	$(BIN)/python scripts/bench_dbt.py
