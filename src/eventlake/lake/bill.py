@@ -253,10 +253,10 @@ def bill(connection: duckdb.DuckDBPyConnection, sql: str) -> Bill:
     tables: dict[str, TableBill] = {}
     for scan in scans:
         candidates = [
-            _bill_scan(
-                connection, scan, table_id, schema, published.get((schema, scan.table), current)
+            _bill_scan(connection, scan, table_id, schema, version)
+            for table_id, schema, version in _tables_named(
+                connection, scan.table, published, current
             )
-            for table_id, schema in _tables_named(connection, scan.table)
         ]
         if not candidates:
             others.append(scan.table)
@@ -294,18 +294,31 @@ def _published_versions(connection: duckdb.DuckDBPyConnection) -> dict[tuple[str
     return pinned
 
 
-def _tables_named(connection: duckdb.DuckDBPyConnection, name: str) -> list[tuple[int, str]]:
-    return connection.execute(
+def _tables_named(
+    connection: duckdb.DuckDBPyConnection,
+    name: str,
+    published: dict[tuple[str, str], int],
+    current: int,
+) -> list[tuple[int, str, int]]:
+    """(table id, schema, snapshot) of each table called `name` that a query sees: at the
+    snapshot its published view is pinned to (the table may have been replaced since, by a
+    full refresh whose build was not published), else at the current snapshot."""
+    rows = connection.execute(
         f"""
-        select t.table_id, s.schema_name
+        select t.table_id, s.schema_name, t.begin_snapshot, t.end_snapshot
         from {METADATA}.ducklake_table as t
-        inner join {METADATA}.ducklake_schema as s
-            on t.schema_id = s.schema_id and s.end_snapshot is null
-        where t.table_name = ? and t.end_snapshot is null
-        order by 2
+        inner join {METADATA}.ducklake_schema as s using (schema_id)
+        where t.table_name = ?
+        order by 2, 1
         """,
         [name],
     ).fetchall()
+    seen = []
+    for table_id, schema, begin, end in rows:
+        version = published.get((schema, name), current)
+        if begin <= version and (end is None or end > version):
+            seen.append((table_id, schema, version))
+    return seen
 
 
 def _bill_scan(
