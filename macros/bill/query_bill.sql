@@ -9,9 +9,20 @@
     select * from control.query_bill where false
 {%- endmacro %}
 
-{#- This invocation's rows, in the dbt process's memory until on-run-end. -#}
+{#-
+    This invocation's rows, in the dbt process's memory until on-run-end.
+    Spark records none: its control.query_bill stays empty.
+-#}
 {% macro query_bill_pending() -%}
+    {{ return(adapter.dispatch('query_bill_pending')()) }}
+{%- endmacro %}
+
+{% macro default__query_bill_pending() -%}
     memory.main.query_bill_pending
+{%- endmacro %}
+
+{% macro spark__query_bill_pending() -%}
+    control.query_bill
 {%- endmacro %}
 
 
