@@ -24,6 +24,7 @@ import orjson
 
 from eventlake.exceptions import ConfigError, EventlakeError
 from eventlake.lake.lakehouse import ALIAS, PINNED_TABLE, PUBLISHED_SCHEMA
+from eventlake.lake.profiling import UNITS
 
 METADATA = f"__ducklake_metadata_{ALIAS}"
 SCAN = "DUCKLAKE_SCAN"
@@ -250,10 +251,11 @@ def bill(connection: duckdb.DuckDBPyConnection, sql: str) -> Bill:
     current = connection.execute(
         f"select max(snapshot_id) from {METADATA}.ducklake_snapshot"
     ).fetchone()[0]
+    row_group_rows = _row_group_rows(connection)
     tables: dict[str, TableBill] = {}
     for scan in scans:
         candidates = [
-            _bill_scan(connection, scan, table_id, schema, version)
+            _bill_scan(connection, scan, table_id, schema, version, row_group_rows)
             for table_id, schema, version in _tables_named(
                 connection, scan.table, published, current
             )
@@ -322,7 +324,12 @@ def _tables_named(
 
 
 def _bill_scan(
-    connection: duckdb.DuckDBPyConnection, scan: Scan, table_id: int, schema: str, version: int
+    connection: duckdb.DuckDBPyConnection,
+    scan: Scan,
+    table_id: int,
+    schema: str,
+    version: int,
+    row_group_rows: int,
 ) -> TableBill:
     types = dict(
         connection.execute(
@@ -338,9 +345,9 @@ def _bill_scan(
         "select count(*), coalesce(sum(file_size_bytes), 0), count(*) filter (not pruned),"
         " coalesce(sum(footer_size) filter (not pruned), 0) from bill_files"
     ).fetchone()
-    column_bytes = connection.execute(
-        COLUMN_BYTES, [columns, _row_group_rows(connection), READ_GAP]
-    ).fetchone()[0]
+    column_bytes = connection.execute(COLUMN_BYTES, [columns, row_group_rows, READ_GAP]).fetchone()[
+        0
+    ]
     partitions = {
         str(value)
         for (value,) in connection.execute(
@@ -515,8 +522,7 @@ def parse_bytes(text: str) -> int:
     found = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kKMGT]?B)?\s*", text)
     if found is None:
         raise ConfigError(f"expected a byte count such as 500000000 or 500MB, got {text!r}")
-    scale = {None: 1, "B": 1, "kB": 1e3, "KB": 1e3, "MB": 1e6, "GB": 1e9, "TB": 1e12}
-    return int(float(found[1]) * scale[found[2]])
+    return int(float(found[1]) * UNITS[found[2] or "B"])
 
 
 def refusals(billed: Bill, budget: Budget, required: dict[str, str]) -> list[str]:
