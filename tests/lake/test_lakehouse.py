@@ -14,6 +14,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
+from eventlake.lake.bill import bill
 from eventlake.lake.lakehouse import connect
 from eventlake.simulate.config import GeneratorConfig
 from eventlake.simulate.lake_writer import write_raw_lake
@@ -73,6 +74,12 @@ def published_versions(lake: Path, catalog: str) -> dict[str, int]:
     return {name: int(found.group(1)) for name, found in pinned.items() if found}
 
 
+def day_bill(lake: Path, catalog: str, sql: str) -> tuple[int, list[str]]:
+    with connect(catalog, lake, read_only=True) as connection:
+        billed = bill(connection, sql)
+    return billed.files, billed.partitions
+
+
 def test_a_build_whose_tests_fail_publishes_nothing_and_the_next_publishes_all(
     tmp_path: Path, catalog: str
 ) -> None:
@@ -101,7 +108,10 @@ def test_a_build_whose_tests_fail_publishes_nothing_and_the_next_publishes_all(
     assert "not_null_fct_events_user_id" in output and "not published" in output, output[-3000:]
 
     # Readers see the previous build, facts and rollups alike; the build holds the new rows.
+    # The query bill, read from the catalog, bills what readers see: not the new day.
+    new_day = f"select * from events where event_date = date '{day}'"
     assert published_versions(lake, catalog) == pinned
+    assert day_bill(lake, catalog, new_day) == (0, [])
     assert query(lake, catalog, FACTS) == facts
     assert query(lake, catalog, ROLLUPS) == rollups
     built = query(lake, catalog, "select count(*) from build.fct_events")[0][0]
@@ -117,6 +127,8 @@ def test_a_build_whose_tests_fail_publishes_nothing_and_the_next_publishes_all(
     assert min(republished.values()) > min(pinned.values())
     facts, rollups = query(lake, catalog, FACTS), query(lake, catalog, ROLLUPS)
     assert facts[-1][0] == day and facts[-1][1] == 2_000
+    files, partitions = day_bill(lake, catalog, new_day)
+    assert files >= 1 and partitions == [str(day)]
     assert [row[1:] for row in facts] == [row[1:] for row in rollups]
 
 

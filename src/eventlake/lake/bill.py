@@ -21,12 +21,13 @@ from dataclasses import dataclass, field
 
 import duckdb
 import orjson
+import pyarrow as pa
 
 from eventlake.exceptions import ConfigError, EventlakeError
+from eventlake.lake.catalog import CatalogReader, catalog_reader, duckdb_type
 from eventlake.lake.lakehouse import ALIAS, PINNED_TABLE, PUBLISHED_SCHEMA
 from eventlake.lake.profiling import UNITS
 
-METADATA = f"__ducklake_metadata_{ALIAS}"
 SCAN = "DUCKLAKE_SCAN"
 OPTIONAL = "optional: "
 """DuckDB's mark on a filter it may use to skip data, not to decide rows (e.g. an IN list)."""
@@ -247,25 +248,24 @@ def _identifiers(text: str) -> set[str]:
 def bill(connection: duckdb.DuckDBPyConnection, sql: str) -> Bill:
     """The bill of `sql` on the lakehouse attached to `connection` as `lakehouse`."""
     scans, others = plan_scans(connection, sql)
-    published = _published_versions(connection)
-    current = connection.execute(
-        f"select max(snapshot_id) from {METADATA}.ducklake_snapshot"
-    ).fetchone()[0]
-    row_group_rows = _row_group_rows(connection)
     tables: dict[str, TableBill] = {}
-    for scan in scans:
-        candidates = [
-            _bill_scan(connection, scan, table_id, schema, version, row_group_rows)
-            for table_id, schema, version in _tables_named(
-                connection, scan.table, published, current
-            )
-        ]
-        if not candidates:
-            others.append(scan.table)
-            continue
-        worst = max(candidates, key=lambda candidate: (candidate.bytes, candidate.files))
-        worst.schemas = sorted(candidate.schemas[0] for candidate in candidates)
-        tables[scan.table] = _add(tables.get(scan.table), worst)
+    with catalog_reader(connection) as catalog:
+        current = catalog.value("select max(snapshot_id) from {catalog}ducklake_snapshot")
+        published = _published_versions(catalog, current)
+        row_group_rows = _row_group_rows(catalog)
+        for scan in scans:
+            candidates = [
+                _bill_scan(connection, catalog, scan, table_id, schema, version, row_group_rows)
+                for table_id, schema, version in _tables_named(
+                    catalog, scan.table, published, current
+                )
+            ]
+            if not candidates:
+                others.append(scan.table)
+                continue
+            worst = max(candidates, key=lambda candidate: (candidate.bytes, candidate.files))
+            worst.schemas = sorted(candidate.schemas[0] for candidate in candidates)
+            tables[scan.table] = _add(tables.get(scan.table), worst)
     return Bill(tables, sorted(set(others)))
 
 
@@ -283,12 +283,23 @@ def _add(total: TableBill | None, scan: TableBill) -> TableBill:
     return total
 
 
-def _published_versions(connection: duckdb.DuckDBPyConnection) -> dict[tuple[str, str], int]:
+_LIVE = (
+    "{table}.begin_snapshot <= ?2 and ({table}.end_snapshot is null or {table}.end_snapshot > ?2)"
+)
+"""The catalog row exists at snapshot ?2."""
+
+
+def _published_versions(catalog: CatalogReader, current: int) -> dict[tuple[str, str], int]:
     """(schema, table) -> the snapshot its published view in `main` is pinned to."""
-    rows = connection.execute(
-        "select sql from duckdb_views() where database_name = ? and schema_name = ?",
-        [ALIAS, PUBLISHED_SCHEMA],
-    ).fetchall()
+    rows = catalog.rows(
+        f"""
+        select views.sql
+        from {{catalog}}ducklake_view as views
+        inner join {{catalog}}ducklake_schema as schemas using (schema_id)
+        where schemas.schema_name = ?1 and {_LIVE.format(table="views")}
+        """,
+        [PUBLISHED_SCHEMA, current],
+    )
     pinned = {}
     for (text,) in rows:
         for found in PINNED_TABLE.finditer(text or ""):
@@ -297,7 +308,7 @@ def _published_versions(connection: duckdb.DuckDBPyConnection) -> dict[tuple[str
 
 
 def _tables_named(
-    connection: duckdb.DuckDBPyConnection,
+    catalog: CatalogReader,
     name: str,
     published: dict[tuple[str, str], int],
     current: int,
@@ -305,16 +316,16 @@ def _tables_named(
     """(table id, schema, snapshot) of each table called `name` that a query sees: at the
     snapshot its published view is pinned to (the table may have been replaced since, by a
     full refresh whose build was not published), else at the current snapshot."""
-    rows = connection.execute(
-        f"""
+    rows = catalog.rows(
+        """
         select t.table_id, s.schema_name, t.begin_snapshot, t.end_snapshot
-        from {METADATA}.ducklake_table as t
-        inner join {METADATA}.ducklake_schema as s using (schema_id)
-        where t.table_name = ?
+        from {catalog}ducklake_table as t
+        inner join {catalog}ducklake_schema as s using (schema_id)
+        where t.table_name = ?1
         order by 2, 1
         """,
         [name],
-    ).fetchall()
+    )
     seen = []
     for table_id, schema, begin, end in rows:
         version = published.get((schema, name), current)
@@ -323,24 +334,52 @@ def _tables_named(
     return seen
 
 
+FILES = pa.schema(
+    [
+        ("data_file_id", pa.int64()),
+        ("record_count", pa.int64()),
+        ("file_size_bytes", pa.int64()),
+        ("footer_size", pa.int64()),
+        ("partition_value", pa.string()),
+    ]
+)
+STATS = pa.schema(
+    [
+        ("data_file_id", pa.int64()),
+        ("column_name", pa.string()),
+        ("column_order", pa.int64()),
+        ("size", pa.int64()),
+        ("min_value", pa.string()),
+        ("max_value", pa.string()),
+    ]
+)
+
+
 def _bill_scan(
     connection: duckdb.DuckDBPyConnection,
+    catalog: CatalogReader,
     scan: Scan,
     table_id: int,
     schema: str,
     version: int,
     row_group_rows: int,
 ) -> TableBill:
-    types = dict(
-        connection.execute(
-            "select column_name, data_type from duckdb_columns()"
-            " where database_name = ? and schema_name = ? and table_name = ?",
-            [ALIAS, schema, scan.table],
-        ).fetchall()
-    )
+    """Two passes: the filters on the partition column prune on the files' partition values;
+    the statistics of the files that survive are then read, and every filter prunes on them.
+    The statistics read thus follow the files the query touches, not the table's history."""
+    types = _column_types(catalog, table_id, version)
     columns = [column for column in scan.columns if column in types]
-    _copy_catalog_slice(connection, table_id, version)
-    unpruned, pruning = _prune(connection, scan.filters, types)
+    _copy_files(connection, catalog, table_id, version)
+    partition_column = _partition_column(catalog, table_id, version)
+    if partition_column is not None:
+        on_partition = tuple(
+            text
+            for text in scan.filters
+            if partition_column in _identifiers(text.removeprefix(OPTIONAL))
+        )
+        _prune(connection, on_partition, types, PARTITION_BOUNDS, [partition_column])
+    _copy_stats(connection, catalog, table_id, version)
+    unpruned, pruning = _prune(connection, scan.filters, types, "bill_stats", [])
     files_total, bytes_total, files, footers = connection.execute(
         "select count(*), coalesce(sum(file_size_bytes), 0), count(*) filter (not pruned),"
         " coalesce(sum(footer_size) filter (not pruned), 0) from bill_files"
@@ -369,42 +408,100 @@ def _bill_scan(
     )
 
 
-def _row_group_rows(connection: duckdb.DuckDBPyConnection) -> int:
+PARTITION_BOUNDS = """(
+    select data_file_id, ? as column_name, partition_value as min_value,
+        partition_value as max_value
+    from bill_files
+    where partition_value is not null
+)"""
+"""A file's partition value as the bounds of its partition column (identity partitioning)."""
+
+
+def _row_group_rows(catalog: CatalogReader) -> int:
     """The lakehouse's Parquet row-group size (option parquet_row_group_size)."""
-    found = connection.execute(
-        f"select max(value) from {METADATA}.ducklake_metadata"
+    found = catalog.value(
+        "select max(value) from {catalog}ducklake_metadata"
         " where key = 'parquet_row_group_size' and scope is null"
-    ).fetchone()[0]
+    )
     return int(found) if found else DEFAULT_ROW_GROUP_ROWS
 
 
-def _copy_catalog_slice(connection: duckdb.DuckDBPyConnection, table_id: int, version: int) -> None:
-    """The table's files at `version` (bill_files, with their partition value) and their column
-    statistics (bill_stats), copied from the catalog once: each catalog query is a round trip,
-    the rest of the bill is computed here."""
-    connection.execute(
+def _column_types(catalog: CatalogReader, table_id: int, version: int) -> dict[str, str]:
+    """The table's top-level columns at `version` and their DuckDB types."""
+    rows = catalog.rows(
         f"""
-        create or replace temp table bill_files as
+        select c.column_name, c.column_type from {{catalog}}ducklake_column as c
+        where c.table_id = ?1 and c.parent_column is null and {_LIVE.format(table="c")}
+        """,
+        [table_id, version],
+    )
+    return {name: duckdb_type(kind) for name, kind in rows}
+
+
+def _partition_column(catalog: CatalogReader, table_id: int, version: int) -> str | None:
+    """The column of the table's first partition key when it partitions by identity (its
+    partition value is then the column's value in every row of the file)."""
+    return catalog.value(
+        f"""
+        select c.column_name
+        from {{catalog}}ducklake_partition_info as info
+        inner join {{catalog}}ducklake_partition_column as key
+            on key.partition_id = info.partition_id and key.table_id = info.table_id
+        inner join {{catalog}}ducklake_column as c
+            on c.column_id = key.column_id and c.table_id = key.table_id
+            and {_LIVE.format(table="c")}
+        where info.table_id = ?1 and key.partition_key_index = 0
+            and lower(key.transform) = 'identity' and {_LIVE.format(table="info")}
+        """,
+        [table_id, version],
+    )
+
+
+def _copy_files(
+    connection: duckdb.DuckDBPyConnection, catalog: CatalogReader, table_id: int, version: int
+) -> None:
+    """The table's files at `version`, with their first partition value, into temp table
+    bill_files (each catalog query is a round trip: the rest of the bill is computed here)."""
+    files = catalog.table(
+        f"""
         select
             files.data_file_id,
             files.record_count,
             files.file_size_bytes,
             files.footer_size,
-            partition_values.partition_value,
-            false as pruned
-        from {METADATA}.ducklake_data_file as files
-        left join {METADATA}.ducklake_file_partition_value as partition_values
+            partition_values.partition_value
+        from {{catalog}}ducklake_data_file as files
+        left join {{catalog}}ducklake_file_partition_value as partition_values
             on files.data_file_id = partition_values.data_file_id
             and partition_values.table_id = ?1
             and partition_values.partition_key_index = 0
-        where files.table_id = ?1 and files.begin_snapshot <= ?2
-            and (files.end_snapshot is null or files.end_snapshot > ?2)
+        where files.table_id = ?1 and {_LIVE.format(table="files")}
         """,
         [table_id, version],
+        FILES,
     )
-    connection.execute(
+    connection.register("bill_catalog_files", files)
+    try:
+        connection.execute(
+            "create or replace temp table bill_files as"
+            " select *, false as pruned from bill_catalog_files"
+        )
+    finally:
+        connection.unregister("bill_catalog_files")
+
+
+def _copy_stats(
+    connection: duckdb.DuckDBPyConnection, catalog: CatalogReader, table_id: int, version: int
+) -> None:
+    """The column statistics of the files not yet pruned into temp table bill_stats."""
+    surviving = [
+        data_file_id
+        for (data_file_id,) in connection.execute(
+            "select data_file_id from bill_files where not pruned"
+        ).fetchall()
+    ]
+    stats = catalog.table(
         f"""
-        create or replace temp table bill_stats as
         select
             stats.data_file_id,
             c.column_name,
@@ -412,21 +509,33 @@ def _copy_catalog_slice(connection: duckdb.DuckDBPyConnection, table_id: int, ve
             stats.column_size_bytes as size,
             stats.min_value,
             stats.max_value
-        from {METADATA}.ducklake_file_column_stats as stats
-        inner join {METADATA}.ducklake_column as c
-            on stats.column_id = c.column_id and c.table_id = ?1
-            and c.begin_snapshot <= ?2 and (c.end_snapshot is null or c.end_snapshot > ?2)
-        where stats.table_id = ?1
+        from {{catalog}}ducklake_file_column_stats as stats
+        inner join {{catalog}}ducklake_column as c
+            on stats.column_id = c.column_id and c.table_id = ?1 and {_LIVE.format(table="c")}
+        where stats.table_id = ?1 and {catalog.ids("stats.data_file_id", "?3")}
         """,
-        [table_id, version],
+        [table_id, version, catalog.id_list(surviving)],
+        STATS,
     )
+    connection.register("bill_catalog_stats", stats)
+    try:
+        connection.execute(
+            "create or replace temp table bill_stats as select * from bill_catalog_stats"
+        )
+    finally:
+        connection.unregister("bill_catalog_stats")
 
 
 def _prune(
-    connection: duckdb.DuckDBPyConnection, filters: tuple[str, ...], types: dict
+    connection: duckdb.DuckDBPyConnection,
+    filters: tuple[str, ...],
+    types: dict,
+    bounds: str,
+    bounds_parameters: list[object],
 ) -> tuple[list[str], set[str]]:
-    """Mark, in temp table bill_files, the files each filter rules out; returns the filters
-    that pruned nothing and the columns of those that pruned."""
+    """Mark, in temp table bill_files, the files each filter rules out by `bounds` (a relation
+    of data_file_id, column_name, min_value, max_value); returns the filters that pruned nothing
+    and the columns of those that pruned."""
     unpruned, pruning = [], set()
     for text in filters:
         tests = _comparisons(connection, text.removeprefix(OPTIONAL), types)
@@ -444,13 +553,13 @@ def _prune(
                         data_file_id,
                         try_cast(min_value as {types[column]}) as min,
                         try_cast(max_value as {types[column]}) as max
-                    from bill_stats
+                    from {bounds}
                     where column_name = ?
                 )
                 where not ({survives})
             )
             """,
-            [column, *values],
+            [*bounds_parameters, column, *values],
         )
     return unpruned, pruning
 

@@ -35,11 +35,12 @@ DEFAULT_CATALOG = "sqlite:lakehouse.sqlite"
 PINNED_VERSION = re.compile(r"\bAT\s*\(\s*VERSION\s*=>\s*(\d+)\s*\)", re.IGNORECASE)
 """The snapshot a published view is pinned to, in its SQL (see the dbt macro publish_build)."""
 PINNED_TABLE = re.compile(
-    r"\bFROM\s+(?:\w+\.)?(?P<schema>\w+)\.(?P<table>\w+)\s+" + PINNED_VERSION.pattern,
+    r"\bFROM\s+(?:\{?\w+\}?\.)?(?P<schema>\w+)\.(?P<table>\w+)\s+" + PINNED_VERSION.pattern,
     re.IGNORECASE,
 )
 """A published view's table and the snapshot it is pinned to: groups schema, table, then the
-version (group 3)."""
+version (group 3); in DuckDB's view SQL or in the catalog's, which names the lakehouse
+{DUCKLAKE_CATALOG}."""
 EXTENSIONS = ("ducklake", "sqlite_scanner", "postgres_scanner", "httpfs")
 
 
