@@ -174,13 +174,40 @@ SQL
     assert "read-only mode" in done.stderr
 
 
-def test_eventlake_sql_runs_the_shell_on_what_comes_in(lakehouse) -> None:
-    done = eventlake_sql(
-        lakehouse, "--", "-csv", stdin="select max(event_date) as last_date from events;\n"
+def test_the_shell_bills_each_statement_piped_in_and_runs_those_within_budget(lakehouse) -> None:
+    script = (
+        "select max(event_date) as last_date from events where event_date > date"
+        f" '{START}';\n"
+        "select count(*) from events;\n"
+        f"select count(*) as events\n  from events where event_date = date '{START}';\n"
     )
+    done = eventlake_sql(lakehouse, "--format", "csv", stdin=script)
 
+    events = query(*lakehouse, f"select count(*) from events where event_date = date '{START}'")
+    lines = done.stdout.splitlines()
+    assert lines[:2] == ["last_date", str(START + dt.timedelta(days=2))]
+    assert lines[2].startswith("not run: fct_events must be filtered on event_date"), lines
+    assert lines[-2:] == ["events", str(events[0][0])]
+    assert done.returncode == 1  # a statement was refused
+
+    over = eventlake_sql(lakehouse, "--max-bytes", "1kB", stdin=script.splitlines()[0] + "\n")
+    assert over.returncode == 1 and "over the budget of 1,000 bytes" in over.stdout
+
+
+def test_the_duckdb_cli_itself_runs_unbilled_only_when_asked(lakehouse) -> None:
+    done = eventlake_sql(
+        lakehouse,
+        "--allow-full-scan",
+        "--",
+        "-csv",
+        stdin="select count(*) as events from events;\n",
+    )
+    events = query(*lakehouse, "select count(*) from events")[0][0]
     assert done.returncode == 0, done.stderr
-    assert done.stdout.splitlines() == ["last_date", str(START + dt.timedelta(days=2))]
+    assert done.stdout.splitlines() == ["events", str(events)]
+
+    refused = eventlake_sql(lakehouse, "--", "-csv", stdin="select 1;\n")
+    assert refused.returncode == 2 and "--allow-full-scan" in refused.stderr
 
 
 class Terminal:
@@ -231,12 +258,14 @@ class Terminal:
 def test_a_shell_open_in_a_transaction_never_blocks_a_build(lakehouse) -> None:
     """Runs last: it adds a day to the module's lakehouse."""
     lake, catalog = lakehouse
-    last_date = "select 'last=' || max(event_date) from events;"
+    last_date = f"select 'last=' || max(event_date) from events where event_date > '{START}';"
     day = r"last=(\d{4}-\d\d-\d\d)"
     shell = Terminal(
         [sys.executable, "-m", "eventlake.cli", "sql"], environment(lake, catalog), lake.parent
     )
     try:
+        refused = shell.ask("select count(*) from events;", r"(not run: \w+ must be filtered)")
+        assert refused == "not run: fct_events must be filtered"
         assert shell.ask("begin transaction;", r"(begin transaction;)")
         assert shell.ask(last_date, day) == str(START + dt.timedelta(days=2))
 

@@ -29,7 +29,8 @@ def summary() -> None:
     "output_format",
     type=click.Choice(["table", "csv", "json"]),
     default=None,
-    help="With -c: aligned columns (the default), CSV with a header row, or a JSON list of"
+    help="With -c or in the shell: aligned columns (the default), CSV with a header row, or a"
+    " JSON list of"
     " objects. With --bill: json (the default) or table (a short summary).",
 )
 @click.option(
@@ -59,18 +60,21 @@ def sql(
     print_init: bool,
     shell_args,
 ) -> None:
-    """SQL on the lakehouse, read-only: an interactive DuckDB shell, or one query with -c.
+    """SQL on the lakehouse, read-only: an interactive shell, or one query with -c.
 
     Names resolve in the published build (schema main: events, the rollups, the marts);
     build.<model> is the latest build's own table (published or not), control.* the erasure
-    plane. Readers take no lock: a shell left open never holds up a build. Arguments after
-    `--` go to the DuckDB CLI (for example `eventlake sql -- -csv`).
+    plane. Readers take no lock: a shell left open never holds up a build.
 
-    A query with -c is billed before it runs, from the lakehouse catalog: it is refused (exit
-    2, nothing run) when it reads fct_events or fct_training_events without a condition on
-    event_date that prunes partitions, or when it would read more than --max-bytes.
+    Every statement is billed before it runs, from the lakehouse catalog: it is refused
+    (with -c: exit 2, nothing run; in the shell: the bill is printed, the shell goes on) when
+    it reads fct_events or fct_training_events without a condition on event_date that prunes
+    partitions, or when it would read more than --max-bytes. With --allow-full-scan the shell
+    is the DuckDB CLI itself, unbilled; arguments after `--` go to it (for example
+    `eventlake sql --allow-full-scan -- -csv`).
     """
     from eventlake.lake.bill import Budget, QueryRefused, summary
+    from eventlake.lake.shell import run_shell
     from eventlake.lake.sql import bill_sql, open_shell, run_sql, shell_init
 
     settings = Settings.from_env()
@@ -103,8 +107,15 @@ def sql(
             click.echo(f"eventlake sql: not run: {refused}", err=True)
             click.echo(summary(refused.bill), err=True, nl=False)
             sys.exit(2)
-    else:
+    elif allow_full_scan:
         sys.exit(open_shell(settings.catalog, settings.lake_dir, shell_args))
+    elif shell_args:
+        raise click.UsageError(
+            "arguments after -- go to the DuckDB CLI, which bills nothing: add"
+            " --allow-full-scan (or print with --format csv|json in eventlake's shell)"
+        )
+    else:
+        sys.exit(run_shell(settings.catalog, settings.lake_dir, budget, output_format or "table"))
 
 
 def _megabytes(size: int) -> str:

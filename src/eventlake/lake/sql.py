@@ -1,6 +1,7 @@
 """SQL on the lakehouse for analysts, read-only: the DuckDB shell, and one query at a time.
 
-`eventlake sql` starts the DuckDB CLI (PyPI package duckdb-cli) with an init script that loads
+`eventlake sql --allow-full-scan` starts the DuckDB CLI (PyPI package duckdb-cli), unbilled;
+the default shell, which bills every statement, is shell.py. The CLI gets an init script that loads
 the extensions installed from their wheels (nothing is downloaded: autoinstall is off), sets
 the clock to UTC, attaches the lakehouse READ_ONLY and uses it, so `events`, the rollups and
 the marts are the published views of schema `main`. A reader takes no lock: DuckLake readers
