@@ -32,8 +32,11 @@ format: install
 	$(BIN)/ruff check --fix src tests scripts
 	$(BIN)/ruff format src tests scripts
 
+# Two workers, a test module each at a time (module fixtures build once): most tests wait on a
+# broker, a consumer group or a dbt subprocess, so two share the two cores well.
+PYTEST_WORKERS ?= 2
 test: lint
-	$(BIN)/python -m pytest -m "not spark" --durations=10
+	$(BIN)/python -m pytest -m "not spark" -n $(PYTEST_WORKERS) --dist loadscope --durations=10
 
 # The inner loop, a few minutes at most: the tests that need no server and are not slow
 # (markers in pyproject.toml; conftest applies broker, redis and postgres from the fixtures),
