@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 import duckdb
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from eventlake.exceptions import ConfigError, EventlakeError
 from eventlake.lake.catalog import CatalogReader, catalog_reader, duckdb_type
@@ -249,13 +250,16 @@ def bill(connection: duckdb.DuckDBPyConnection, sql: str) -> Bill:
     """The bill of `sql` on the lakehouse attached to `connection` as `lakehouse`."""
     scans, others = plan_scans(connection, sql)
     tables: dict[str, TableBill] = {}
-    with catalog_reader(connection) as catalog:
+    # The bill's own queries (on Arrow tables) run on a cursor of the same database: its
+    # default catalog is in memory, so names are not first looked up in the lakehouse, which
+    # costs a catalog read per query.
+    with connection.cursor() as scratch, catalog_reader(scratch) as catalog:
         current = catalog.value("select max(snapshot_id) from {catalog}ducklake_snapshot")
         published = _published_versions(catalog, current)
         row_group_rows = _row_group_rows(catalog)
         for scan in scans:
             candidates = [
-                _bill_scan(connection, catalog, scan, table_id, schema, version, row_group_rows)
+                _bill_scan(scratch, catalog, scan, table_id, schema, version, row_group_rows)
                 for table_id, schema, version in _tables_named(
                     catalog, scan.table, published, current
                 )
@@ -356,7 +360,7 @@ STATS = pa.schema(
 
 
 def _bill_scan(
-    connection: duckdb.DuckDBPyConnection,
+    scratch: duckdb.DuckDBPyConnection,
     catalog: CatalogReader,
     scan: Scan,
     table_id: int,
@@ -366,10 +370,12 @@ def _bill_scan(
 ) -> TableBill:
     """Two passes: the filters on the partition column prune on the files' partition values;
     the statistics of the files that survive are then read, and every filter prunes on them.
-    The statistics read thus follow the files the query touches, not the table's history."""
+    The statistics read thus follow the files the query touches, not the table's history.
+    The catalog's rows stay Arrow tables that DuckDB reads in place."""
     types = _column_types(catalog, table_id, version)
     columns = [column for column in scan.columns if column in types]
-    _copy_files(connection, catalog, table_id, version)
+    files = _catalog_files(catalog, table_id, version)
+    pruned: set[int] = set()
     partition_column = _partition_column(catalog, table_id, version)
     if partition_column is not None:
         on_partition = tuple(
@@ -377,30 +383,34 @@ def _bill_scan(
             for text in scan.filters
             if partition_column in _identifiers(text.removeprefix(OPTIONAL))
         )
-        _prune(connection, on_partition, types, PARTITION_BOUNDS, [partition_column])
-    _copy_stats(connection, catalog, table_id, version)
-    unpruned, pruning = _prune(connection, scan.filters, types, "bill_stats", [])
-    files_total, bytes_total, files, footers = connection.execute(
-        "select count(*), coalesce(sum(file_size_bytes), 0), count(*) filter (not pruned),"
-        " coalesce(sum(footer_size) filter (not pruned), 0) from bill_files"
-    ).fetchone()
-    column_bytes = connection.execute(COLUMN_BYTES, [columns, row_group_rows, READ_GAP]).fetchone()[
-        0
-    ]
-    partitions = {
-        str(value)
-        for (value,) in connection.execute(
-            "select distinct partition_value from bill_files"
-            " where not pruned and partition_value is not null"
-        ).fetchall()
-    }
+        bounds = _partition_bounds(files, partition_column)
+        pruned |= _prune(scratch, on_partition, types, bounds)[0]
+    wanted = None
+    if pruned:
+        wanted = [i for i in files["data_file_id"].to_pylist() if i not in pruned]
+    stats = _catalog_stats(catalog, table_id, version, wanted)
+    dropped, unpruned, pruning = _prune(scratch, scan.filters, types, stats)
+    pruned |= dropped
+    surviving = pc.invert(
+        pc.is_in(files["data_file_id"], value_set=pa.array(sorted(pruned), pa.int64()))
+    )
+    kept = files.filter(surviving)
+    scratch.register("bill_files", files.append_column("pruned", pc.invert(surviving)))
+    scratch.register("bill_stats", stats)
+    try:
+        column_bytes = scratch.execute(
+            COLUMN_BYTES, [columns, row_group_rows, READ_GAP]
+        ).fetchone()[0]
+    finally:
+        scratch.unregister("bill_files")
+        scratch.unregister("bill_stats")
     return TableBill(
         table=scan.table,
-        files=files,
-        files_total=files_total,
-        bytes=int(column_bytes) + int(footers) + FILE_OVERHEAD * files,
-        bytes_total=int(bytes_total),
-        partitions=partitions,
+        files=kept.num_rows,
+        files_total=files.num_rows,
+        bytes=int(column_bytes) + _total(kept, "footer_size") + FILE_OVERHEAD * kept.num_rows,
+        bytes_total=_total(files, "file_size_bytes"),
+        partitions={str(value) for value in kept["partition_value"].to_pylist() if value},
         filters=list(scan.filters),
         unpruned=unpruned,
         schemas=[schema],
@@ -408,13 +418,23 @@ def _bill_scan(
     )
 
 
-PARTITION_BOUNDS = """(
-    select data_file_id, ? as column_name, partition_value as min_value,
-        partition_value as max_value
-    from bill_files
-    where partition_value is not null
-)"""
-"""A file's partition value as the bounds of its partition column (identity partitioning)."""
+def _total(table: pa.Table, column: str) -> int:
+    return int(pc.sum(table[column]).as_py() or 0)
+
+
+def _partition_bounds(files: pa.Table, column: str) -> pa.Table:
+    """A file's partition value as the bounds of its partition column (identity partitioning:
+    every row of the file holds that value)."""
+    known = files.filter(pc.is_valid(files["partition_value"]))
+    values = known["partition_value"]
+    return pa.table(
+        {
+            "data_file_id": known["data_file_id"],
+            "column_name": pa.array([column] * known.num_rows, pa.string()),
+            "min_value": values,
+            "max_value": values,
+        }
+    )
 
 
 def _row_group_rows(catalog: CatalogReader) -> int:
@@ -457,12 +477,9 @@ def _partition_column(catalog: CatalogReader, table_id: int, version: int) -> st
     )
 
 
-def _copy_files(
-    connection: duckdb.DuckDBPyConnection, catalog: CatalogReader, table_id: int, version: int
-) -> None:
-    """The table's files at `version`, with their first partition value, into temp table
-    bill_files (each catalog query is a round trip: the rest of the bill is computed here)."""
-    files = catalog.table(
+def _catalog_files(catalog: CatalogReader, table_id: int, version: int) -> pa.Table:
+    """The table's files at `version`, with their first partition value."""
+    return catalog.table(
         f"""
         select
             files.data_file_id,
@@ -480,27 +497,13 @@ def _copy_files(
         [table_id, version],
         FILES,
     )
-    connection.register("bill_catalog_files", files)
-    try:
-        connection.execute(
-            "create or replace temp table bill_files as"
-            " select *, false as pruned from bill_catalog_files"
-        )
-    finally:
-        connection.unregister("bill_catalog_files")
 
 
-def _copy_stats(
-    connection: duckdb.DuckDBPyConnection, catalog: CatalogReader, table_id: int, version: int
-) -> None:
-    """The column statistics of the files not yet pruned into temp table bill_stats."""
-    surviving = [
-        data_file_id
-        for (data_file_id,) in connection.execute(
-            "select data_file_id from bill_files where not pruned"
-        ).fetchall()
-    ]
-    stats = catalog.table(
+def _catalog_stats(
+    catalog: CatalogReader, table_id: int, version: int, files: list[int] | None
+) -> pa.Table:
+    """The column statistics of `files` (None: of every file of the table)."""
+    return catalog.table(
         f"""
         select
             stats.data_file_id,
@@ -512,56 +515,51 @@ def _copy_stats(
         from {{catalog}}ducklake_file_column_stats as stats
         inner join {{catalog}}ducklake_column as c
             on stats.column_id = c.column_id and c.table_id = ?1 and {_LIVE.format(table="c")}
-        where stats.table_id = ?1 and {catalog.ids("stats.data_file_id", "?3")}
+        where stats.table_id = ?1 and {catalog.ids("stats.data_file_id", files)}
         """,
-        [table_id, version, catalog.id_list(surviving)],
+        [table_id, version],
         STATS,
     )
-    connection.register("bill_catalog_stats", stats)
-    try:
-        connection.execute(
-            "create or replace temp table bill_stats as select * from bill_catalog_stats"
-        )
-    finally:
-        connection.unregister("bill_catalog_stats")
 
 
 def _prune(
     connection: duckdb.DuckDBPyConnection,
     filters: tuple[str, ...],
     types: dict,
-    bounds: str,
-    bounds_parameters: list[object],
-) -> tuple[list[str], set[str]]:
-    """Mark, in temp table bill_files, the files each filter rules out by `bounds` (a relation
-    of data_file_id, column_name, min_value, max_value); returns the filters that pruned nothing
-    and the columns of those that pruned."""
+    bounds: pa.Table,
+) -> tuple[set[int], list[str], set[str]]:
+    """The files each filter rules out by `bounds` (data_file_id, column_name, min_value,
+    max_value), the filters that could not be evaluated (they prune nothing) and the columns
+    of those that could."""
+    pruned: set[int] = set()
     unpruned, pruning = [], set()
-    for text in filters:
-        tests = _comparisons(connection, text.removeprefix(OPTIONAL), types)
-        if tests is None:
-            unpruned.append(text)
-            continue
-        column, survives, values = tests
-        pruning.add(column)
-        connection.execute(
-            f"""
-            update bill_files set pruned = true
-            where data_file_id in (
+    connection.register("bill_bounds", bounds)
+    try:
+        for text in filters:
+            tests = _comparisons(connection, text.removeprefix(OPTIONAL), types)
+            if tests is None:
+                unpruned.append(text)
+                continue
+            column, survives, values = tests
+            pruning.add(column)
+            rows = connection.execute(
+                f"""
                 select data_file_id from (
                     select
                         data_file_id,
                         try_cast(min_value as {types[column]}) as min,
                         try_cast(max_value as {types[column]}) as max
-                    from {bounds}
+                    from bill_bounds
                     where column_name = ?
                 )
                 where not ({survives})
-            )
-            """,
-            [*bounds_parameters, column, *values],
-        )
-    return unpruned, pruning
+                """,
+                [column, *values],
+            ).fetchall()
+            pruned.update(data_file_id for (data_file_id,) in rows)
+    finally:
+        connection.unregister("bill_bounds")
+    return pruned, unpruned, pruning
 
 
 def _comparisons(

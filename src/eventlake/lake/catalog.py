@@ -7,14 +7,12 @@ the bill would grow with history. A SQLite catalog is therefore read with SQLite
 read-only connection, one read transaction: one consistent catalog state); any other catalog
 (PostgreSQL, whose scanner pushes filters down) through the metadata database DuckLake attached.
 
-Queries name the catalog's tables as `{catalog}ducklake_...`; `ids(...)` is the one phrase the
-two dialects write differently.
+Queries name the catalog's tables as `{catalog}ducklake_...` and use SQL both dialects share.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import sqlite3
 from collections.abc import Iterator, Sequence
 
@@ -67,14 +65,14 @@ class CatalogReader:
         if self._sqlite is not None:
             self._sqlite.close()
 
-    def ids(self, column: str, parameter: str) -> str:
-        """`column` is one of the ids passed (see `id_list`) as `parameter`."""
-        if self._sqlite is not None:
-            return f"{column} in (select value from json_each({parameter}))"
-        return f"list_contains({parameter}, {column})"
-
-    def id_list(self, ids: Sequence[int]) -> object:
-        return json.dumps(list(ids)) if self._sqlite is not None else list(ids)
+    @staticmethod
+    def ids(column: str, ids: Sequence[int] | None) -> str:
+        """`column` is one of `ids` (None: any). Integers, written into the SQL: both dialects
+        then narrow the read (SQLite by its own plan, DuckDB's PostgreSQL scanner pushes the
+        list down as a range)."""
+        if ids is None:
+            return "true"
+        return f"{column} in ({', '.join(str(int(value)) for value in ids)})" if ids else "false"
 
     def rows(self, sql: str, parameters: Sequence[object] = ()) -> list[tuple]:
         text = sql.format(catalog=self.prefix)
