@@ -132,7 +132,9 @@ class Loader:
         self.progress_every = progress_every
         self.on_flush: Callable[[Progress, Progress, PartitionBuffer, float], None] | None = None
         """Called after each committed flush with the progress before and after it, the buffer
-        it wrote and its duration (the metrics observer, eventlake.ops.loader_metrics)."""
+        it wrote and its duration (the metrics observer, eventlake.ops.observe)."""
+        self.partition_ends: dict[int, int] = {}
+        """partition -> its end as this loader's fetches saw it, at the last progress line."""
         self._buffers: dict[int, PartitionBuffer] = {}
         self._assigned: set[int] = set()
         self._at_end: set[int] = set()
@@ -496,6 +498,7 @@ class Loader:
                 continue
             if high >= 0 and position.offset >= 0:
                 lag += max(high - position.offset, 0)
+            self.partition_ends[partition] = max(high, position.offset)
         self.progress.lag = lag
         rate = (self.progress.messages - reported) / elapsed
         log.info(

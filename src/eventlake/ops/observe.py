@@ -19,7 +19,6 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from confluent_kafka import TopicPartition
 
 from eventlake.config import Settings
 from eventlake.lake import layout
@@ -72,15 +71,14 @@ class LoaderObserver:
         metrics.loader_flushed(report)
 
     def lag_samples(self):
-        consumer = self.loader._consumer  # noqa: SLF001 - read-only: position and cached marks
-        for partition in sorted(self.loader._assigned):  # noqa: SLF001
-            tp = TopicPartition(self.topic, partition)
+        """From the loader's own figures only: calling its consumer from the scraping thread
+        would wait for the consuming thread's poll to return."""
+        ends = dict(self.loader.partition_ends)
+        for partition in sorted(self.loader._assigned):  # noqa: SLF001 - a copy is read
             committed = layout.read_checkpoint(
                 self.loader.lake_dir, self.topic, partition
             ).next_offset
-            _, high = consumer.get_watermark_offsets(tp, cached=True)
-            (position,) = consumer.position([tp])
-            end = max(high, position.offset, committed)
+            end = max(ends.get(partition, committed), committed)
             messages, seconds = self.tracker.observe((self.topic, partition), end, committed)
             yield metrics.LagSample(self.group, self.topic, partition, messages, seconds)
 
@@ -130,7 +128,7 @@ class StreamObserver:
             metrics.ONLINE_VISIBLE.observe_many(committed_at - micros.astype(np.float64) / 1e6)
 
     def lag_samples(self):
-        for (topic, partition), (committed, end) in self.consumer.partition_ends().items():
+        for (topic, partition), (committed, end) in dict(self.consumer.partition_ends).items():
             messages, seconds = self.tracker.observe((topic, partition), end, committed)
             yield metrics.LagSample(self.group, topic, partition, messages, seconds)
 

@@ -114,22 +114,29 @@ class StreamConsumer:
         self._dlq_errors: list[KafkaError] = []
         self.committed: dict[tuple[str, int], int] = {}
         """(topic, partition) -> next offset the store holds, for the partitions assigned."""
+        self.partition_ends: dict[tuple[str, int], tuple[int, int]] = {}
+        """(topic, partition) -> (committed, end seen fetched), refreshed each second."""
+        self._ends_at = 0.0
         self.on_batch: Callable[[StreamProgress, StreamProgress, pa.Table | None], None] | None
         self.on_batch = None
         """Called after each batch with the progress before and after it and the events it
         folded into the store (the metrics observer, eventlake.ops.observe)."""
 
-    def partition_ends(self) -> dict[tuple[str, int], tuple[int, int]]:
-        """(topic, partition) -> (committed, end seen fetched) of every assigned partition: the
-        end is the larger of the fetch-cached high watermark and the consumer's position
-        (eventlake.ops.lag says why not the queried watermark). Safe from another thread."""
+    def _refresh_ends(self) -> None:
+        """(topic, partition) -> (committed, end seen fetched) of every assigned partition, at
+        most once a second, on the consuming thread (the client's calls from another thread
+        would wait for its poll). The end is the larger of the fetch-cached high watermark and
+        the consumer's position (eventlake.ops.lag says why not the queried watermark)."""
+        if time.monotonic() - self._ends_at < 1.0:
+            return
+        self._ends_at = time.monotonic()
         ends = {}
         for key, committed in list(self.committed.items()):
             tp = TopicPartition(*key)
             _, high = self._consumer.get_watermark_offsets(tp, cached=True)
             (position,) = self._consumer.position([tp])
             ends[key] = (committed, max(high, position.offset, committed))
-        return ends
+        self.partition_ends = ends
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -153,6 +160,7 @@ class StreamConsumer:
                 if messages:
                     self._handle(messages)
                     self.progress.busy_seconds += time.perf_counter() - started
+                self._refresh_ends()
                 if once and self._assigned and self._at_end >= self._assigned:
                     break
                 if time.monotonic() - last_report >= self.progress_every:
