@@ -264,9 +264,11 @@ def collect(
     fresh = freshness_of(newest, ops.budgets(), now)
     for row in fresh:
         if row.level == ERROR:
-            age = "nothing visible" if row.age_seconds is None else f"{row.age_seconds:.0f} s"
             problems.append(
-                f"{row.consumer} freshness {age} is over its budget of {row.budget_seconds} s"
+                f"{row.consumer}: no event visible in its store (budget {row.budget_seconds} s)"
+                if row.age_seconds is None
+                else f"{row.consumer} freshness {row.age_seconds:.0f} s is over its budget of "
+                f"{row.budget_seconds} s"
             )
     lags = []
     for group in (settings.group_id, online.group_id, fraud.group_id):
