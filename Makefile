@@ -11,7 +11,7 @@ DBT_FLAGS := --profiles-dir . --project-dir .
 DEMO_EVENTS ?= 1000000
 DEMO_DAYS ?= 14
 
-.PHONY: install demo test test-fast test-spark lint format bench bench-bill bench-dbt bench-erasure bench-spark bench-streaming docs clean
+.PHONY: install promtool demo test test-fast test-spark lint format bench bench-bill bench-dbt bench-erasure bench-spark bench-streaming docs clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,6 +23,10 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# promtool (Debian's prometheus package) for the alert rules' tests; never starts the server.
+promtool:
+	scripts/ensure_promtool.sh
+
 lint: install
 	$(BIN)/ruff check src tests scripts
 	$(BIN)/ruff format --check src tests scripts
@@ -32,14 +36,14 @@ format: install
 	$(BIN)/ruff check --fix src tests scripts
 	$(BIN)/ruff format src tests scripts
 
-test: lint
+test: lint promtool
 	$(BIN)/python -m pytest -m "not spark" --durations=10
 
 # The inner loop, a few minutes at most: the tests that need no server and are not slow
 # (markers in pyproject.toml; conftest applies broker, redis and postgres from the fixtures),
 # then dbt's unit tests, built empty in a scratch lake and catalog.
 FAST_MARKERS := not broker and not redis and not postgres and not spark and not slow
-test-fast: install
+test-fast: install promtool
 	$(BIN)/python -m pytest -m "$(FAST_MARKERS)" -q --durations=5
 	work=$$(mktemp -d) && trap 'rm -rf "$$work"' EXIT && \
 	EVENTLAKE_LAKE_DIR=$$work/lake EVENTLAKE_CATALOG=sqlite:$$work/lakehouse.sqlite \
