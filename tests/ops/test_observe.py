@@ -171,3 +171,57 @@ def test_the_online_consumer_serves_freshness_and_event_to_visible_per_event(set
     assert old == 0  # every event is over a day old when it becomes visible
     lag = matching(samples, "eventlake_consumer_lag_messages", topic=settings.topic)
     assert set(lag.values()) == {0.0}
+
+
+def dbt_stand_in(statuses: list[str], code: int) -> list[str]:
+    """A command that writes dbt's run_results.json with these node statuses and exits `code`."""
+    results = [{"unique_id": f"model.x.m{i}", "status": s} for i, s in enumerate(statuses)]
+    return [
+        sys.executable,
+        "-c",
+        "import json, os, sys; os.makedirs('target', exist_ok=True); "
+        f"json.dump({{'results': {results!r}}}, open('target/run_results.json', 'w')); "
+        f"sys.exit({code})",
+    ]
+
+
+def test_a_scheduled_build_sets_outcome_duration_last_success_and_failed_nodes(tmp_path, request):
+    from prometheus_client import REGISTRY
+
+    from eventlake.config import Settings
+    from eventlake.ops.observe import ScheduleObserver
+    from eventlake.ops.schedule import run_schedule
+
+    def sample(name: str, **labels: str) -> float:
+        return REGISTRY.get_sample_value(name, labels) or 0.0
+
+    settings = Settings(lake_dir=tmp_path / "lake", catalog=f"sqlite:{tmp_path / 'c.sqlite'}")
+    observer = ScheduleObserver(settings, cwd=tmp_path, refresh=3600)
+    request.addfinalizer(observer.close)
+    failures = sample("eventlake_builds_total", outcome="failure")
+    runs = sample("eventlake_build_duration_seconds_count")
+
+    status = run_schedule(
+        dbt_stand_in(["success", "error", "fail", "pass"], 1),
+        60,
+        once=True,
+        cwd=tmp_path,
+        handle_signals=False,
+        on_run=observer.ran,
+    )
+    assert status == 1
+    assert sample("eventlake_builds_total", outcome="failure") == failures + 1
+    assert sample("eventlake_build_failed_nodes") == 2
+    started = time.time()
+
+    run_schedule(
+        dbt_stand_in(["success", "pass"], 0),
+        60,
+        once=True,
+        cwd=tmp_path,
+        handle_signals=False,
+        on_run=observer.ran,
+    )
+    assert sample("eventlake_build_failed_nodes") == 0
+    assert sample("eventlake_build_last_success_timestamp_seconds") >= started
+    assert sample("eventlake_build_duration_seconds_count") == runs + 2

@@ -94,15 +94,19 @@ def run_analytics(
 
     settings = Settings.from_env()
     observer = ScheduleObserver(settings) if start_metrics(metrics_port) is not None else None
-    code = run_schedule(
-        build_command(select),
-        parse_interval(every),
-        once=once,
-        lock_path=lock.lock_path(settings.lake_dir),
-        then=[eventlake_command("features", "materialize")] if materialize_online else [],
-        env=settings.dbt_env(),
-        on_run=None if observer is None else observer.ran,
-    )
+    try:
+        code = run_schedule(
+            build_command(select),
+            parse_interval(every),
+            once=once,
+            lock_path=lock.lock_path(settings.lake_dir),
+            then=[eventlake_command("features", "materialize")] if materialize_online else [],
+            env=settings.dbt_env(),
+            on_run=None if observer is None else observer.ran,
+        )
+    finally:
+        if observer is not None:
+            observer.close()
     sys.exit(code)
 
 

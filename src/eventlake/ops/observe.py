@@ -161,12 +161,23 @@ class ScheduleObserver:
         self.newest: dict[str, float | None] = {"analytics": None, "training": None}
         self.oldest_open: float | None = None
         self._wake = threading.Event()
+        self._closed = threading.Event()
         for consumer in self.newest:
             metrics.set_freshness(consumer, lambda consumer=consumer: self.newest[consumer])
         metrics.ERASURE_OLDEST_AGE.set_function(
             lambda: 0.0 if self.oldest_open is None else max(time.time() - self.oldest_open, 0.0)
         )
-        threading.Thread(target=self._loop, name="eventlake-lakehouse-probe", daemon=True).start()
+        self._thread = threading.Thread(
+            target=self._loop, name="eventlake-lakehouse-probe", daemon=True
+        )
+        self._thread.start()
+
+    def close(self) -> None:
+        """Stop the background probe and wait for it: a process must not exit while the probe
+        is inside DuckDB (the runtime aborts a thread it tears down mid-query)."""
+        self._closed.set()
+        self._wake.set()
+        self._thread.join()
 
     def ran(self, status: int, seconds: float) -> None:
         ended = time.time()
@@ -179,11 +190,12 @@ class ScheduleObserver:
         self._wake.set()
 
     def _loop(self) -> None:
-        while True:
+        while not self._closed.is_set():
             try:
                 self.probe()
-            except Exception:  # noqa: BLE001 - the next probe tries again
-                log.warning("could not read the lakehouse for metrics", exc_info=True)
+            except Exception as error:  # noqa: BLE001 - the next probe tries again
+                first = str(error).strip().splitlines()[0] if str(error).strip() else error
+                log.warning("could not read the lakehouse for metrics: %s", first)
             self._wake.wait(self.refresh)
             self._wake.clear()
 
