@@ -45,4 +45,4 @@ def wait_for(condition: Callable[[], object], what: str, timeout: float = 120.0)
         if result:
             return result
         time.sleep(0.2)
-    raise AssertionError(f"gave up waiting for {what} ({last_error})")
+    raise AssertionError(f"gave up waiting for {what} (last: {result!r}, {last_error})")

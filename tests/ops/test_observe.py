@@ -86,7 +86,8 @@ def test_lag_grows_while_the_loader_is_stopped_and_is_zero_once_it_drained(setti
     assert lag_of(settings, settings.group_id) == 0
 
 
-def start(settings, tmp_path, *args: str, port: int) -> subprocess.Popen:
+def start(settings, tmp_path, *args: str, port: int, **overrides: object) -> subprocess.Popen:
+    """`eventlake <args>` on the test's topics and stores, serving metrics on `port`."""
     env = loader_env(
         settings,
         EVENTLAKE_METRICS_PORT=port,
@@ -96,6 +97,7 @@ def start(settings, tmp_path, *args: str, port: int) -> subprocess.Popen:
         EVENTLAKE_ONLINE_GROUP_ID=f"online-{settings.topic}",
         EVENTLAKE_ERASURE_TOPIC=f"{settings.topic}-erasure",
         EVENTLAKE_CONFIRMATION_TOPIC=f"{settings.topic}-confirmations",
+        **overrides,
     )
     return subprocess.Popen(
         [sys.executable, "-m", "eventlake.cli", *args], env=env, stderr=subprocess.DEVNULL
@@ -189,6 +191,7 @@ def test_a_scheduled_build_sets_outcome_duration_last_success_and_failed_nodes(t
     from prometheus_client import REGISTRY
 
     from eventlake.config import Settings
+    from eventlake.ops.config import OpsConfig
     from eventlake.ops.observe import ScheduleObserver
     from eventlake.ops.schedule import run_schedule
 
@@ -196,7 +199,7 @@ def test_a_scheduled_build_sets_outcome_duration_last_success_and_failed_nodes(t
         return REGISTRY.get_sample_value(name, labels) or 0.0
 
     settings = Settings(lake_dir=tmp_path / "lake", catalog=f"sqlite:{tmp_path / 'c.sqlite'}")
-    observer = ScheduleObserver(settings, cwd=tmp_path, refresh=3600)
+    observer = ScheduleObserver(settings, OpsConfig().budgets(), cwd=tmp_path, refresh=3600)
     request.addfinalizer(observer.close)
     failures = sample("eventlake_builds_total", outcome="failure")
     runs = sample("eventlake_build_duration_seconds_count")

@@ -88,12 +88,18 @@ def run_analytics(
 ) -> None:
     from eventlake.dbt.runner import build_command
     from eventlake.lake import lock
+    from eventlake.ops.config import OpsConfig
     from eventlake.ops.observe import ScheduleObserver, start_metrics
     from eventlake.ops.schedule import parse_interval, run_schedule
     from eventlake.ops.supervisor import eventlake_command
 
     settings = Settings.from_env()
-    observer = ScheduleObserver(settings) if start_metrics(metrics_port) is not None else None
+    ops = OpsConfig.from_env()
+    observer = (
+        ScheduleObserver(settings, ops.budgets())
+        if start_metrics(metrics_port, ops) is not None
+        else None
+    )
     try:
         code = run_schedule(
             build_command(select),

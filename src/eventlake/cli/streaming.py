@@ -48,6 +48,7 @@ def stream(store: str, once: bool, metrics_port: int | None) -> None:
     Same configuration variables as the loader (KAFKA_BOOTSTRAP_SERVERS, EVENTLAKE_TOPIC, ...),
     its own consumer group. Ctrl-C finishes the batch and exits.
     """
+    from eventlake.ops.config import OpsConfig
     from eventlake.ops.observe import StreamObserver, start_metrics, stored_newest
     from eventlake.streaming.consumer import StreamConsumer
 
@@ -55,7 +56,8 @@ def stream(store: str, once: bool, metrics_port: int | None) -> None:
     try:
         consumer = StreamConsumer(Settings.from_env(), target, group_id, LoaderConfig.from_env())
         if start_metrics(metrics_port) is not None:
-            StreamObserver(consumer, store, group_id, stored_newest(store))
+            budget = OpsConfig.from_env().budgets()[store]
+            StreamObserver(consumer, store, group_id, stored_newest(store), budget)
         consumer.install_signal_handlers()
         progress = consumer.run(once=once)
     finally:

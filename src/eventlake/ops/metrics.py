@@ -170,14 +170,10 @@ def loader_flushed(report: FlushReport) -> None:
     LOADER_FLUSH_SECONDS.observe(report.seconds)
 
 
-def set_budgets(budgets: dict[str, int]) -> None:
-    for consumer, seconds in budgets.items():
-        FRESHNESS_BUDGET.labels(consumer).set(seconds)
-
-
-def set_freshness(consumer: str, newest: Callable[[], float | None]) -> None:
+def set_freshness(consumer: str, newest: Callable[[], float | None], budget: float) -> None:
     """Serve now minus `newest()` (Unix seconds of the newest visible event, None: nothing yet,
-    reported as NaN) as the consumer's freshness at every scrape."""
+    reported as NaN) as the consumer's freshness at every scrape, beside its budget. Only the
+    process that reads a consumer's store exports that consumer's pair."""
     if consumer not in CONSUMERS:
         raise ValueError(f"expected a consumer in {CONSUMERS}, got {consumer!r}")
 
@@ -186,6 +182,7 @@ def set_freshness(consumer: str, newest: Callable[[], float | None]) -> None:
         return float("nan") if value is None else max(time.time() - value, 0.0)
 
     FRESHNESS.labels(consumer).set_function(age)
+    FRESHNESS_BUDGET.labels(consumer).set(budget)
 
 
 # -- collectors computed at scrape time ---------------------------------------------------------

@@ -36,7 +36,6 @@ def start_metrics(port: int | None, ops: OpsConfig | None = None) -> int | None:
     port = ops.metrics_port if port is None else port
     if port is None:
         return None
-    metrics.set_budgets(ops.budgets())
     return metrics.serve(port)
 
 
@@ -95,14 +94,16 @@ class StreamObserver:
     """Counts each batch, keeps the newest event time the store holds (its freshness), feeds
     the online store's event-to-visible histogram, and reports the group's lag."""
 
-    def __init__(self, consumer, name: str, group: str, newest: float | None) -> None:
+    def __init__(
+        self, consumer, name: str, group: str, newest: float | None, budget: float
+    ) -> None:
         self.consumer = consumer
         self.name = name
         self.group = group
         self.newest = _Newest(newest)
         self.tracker = LagTracker()
         consumer.on_batch = self.batch
-        metrics.set_freshness(name, lambda: self.newest.seconds)
+        metrics.set_freshness(name, lambda: self.newest.seconds, budget)
         metrics.track_lag(self)
 
     def batch(self, before, after, folded: pa.Table | None) -> None:
@@ -153,7 +154,13 @@ class ScheduleObserver:
     """Each scheduled run: outcome, duration, last success, failed nodes; and, refreshed in the
     background, the lakehouse's freshness (analytics, training) and the erasure requests."""
 
-    def __init__(self, settings: Settings, cwd: Path | None = None, refresh: float = 60.0):
+    def __init__(
+        self,
+        settings: Settings,
+        budgets: dict[str, int],
+        cwd: Path | None = None,
+        refresh: float = 60.0,
+    ):
         self.settings = settings
         target = os.environ.get("DBT_TARGET_PATH") or "target"
         self.target_dir = (cwd or Path.cwd()) / target
@@ -163,7 +170,9 @@ class ScheduleObserver:
         self._wake = threading.Event()
         self._closed = threading.Event()
         for consumer in self.newest:
-            metrics.set_freshness(consumer, lambda consumer=consumer: self.newest[consumer])
+            metrics.set_freshness(
+                consumer, lambda consumer=consumer: self.newest[consumer], budgets[consumer]
+            )
         metrics.ERASURE_OLDEST_AGE.set_function(
             lambda: 0.0 if self.oldest_open is None else max(time.time() - self.oldest_open, 0.0)
         )
