@@ -29,7 +29,8 @@ from confluent_kafka import Consumer, KafkaError, TopicPartition
 
 from eventlake.config import Settings
 from eventlake.erasure.topics import dlq_topic
-from eventlake.exceptions import EventlakeError
+from eventlake.exceptions import EventlakeError, LakeError
+from eventlake.lake.maintenance import lakehouse_exists
 from eventlake.ops import freshness
 from eventlake.ops.config import CONSUMERS, WARN_FRACTION, OpsConfig
 from eventlake.ops.lag import group_lag
@@ -127,7 +128,9 @@ def freshness_of(newest: dict[str, float | None], budgets: dict[str, int], now: 
 
 def lakehouse_state(settings: Settings, now: float) -> tuple[dict, Build, Erasure]:
     """The analytics and training freshness, the last build and the erasure requests: one
-    read-only attach of the catalog."""
+    read-only attach of the catalog (none when it does not exist: attaching would create it)."""
+    if not lakehouse_exists(settings.catalog):
+        raise LakeError(f"no catalog at {settings.catalog} yet (dbt build creates it)")
     with settings.connect(read_only=True) as connection:
         newest = freshness.newest_lakehouse(connection)
         return newest, _last_build(connection), _erasure(connection, now)
@@ -270,8 +273,16 @@ def collect(
                 else f"{row.consumer} freshness {row.age_seconds:.0f} s is over its budget of "
                 f"{row.budget_seconds} s"
             )
+    groups = (settings.group_id, online.group_id, fraud.group_id)
+    dlq_topics = (settings.dlq_topic, dlq_topic(settings.erasure_topic))
+    unreachable = _unreachable(settings.bootstrap_servers, timeout)
+    if unreachable is not None:  # one problem, not one wait per group and topic
+        problems.append(f"Kafka: {unreachable}")
+        lags = [GroupLag(g, settings.topic, None, None, unreachable) for g in groups]
+        dead = [DeadLetters(t, None, error=unreachable) for t in dlq_topics]
+        return _finish(settings, fresh, lags, dead, build, erasure, problems, now)
     lags = []
-    for group in (settings.group_id, online.group_id, fraud.group_id):
+    for group in groups:
         lags.append(
             _guarded(
                 f"lag of {group}",
@@ -289,8 +300,24 @@ def collect(
             ),
             lambda e, topic=topic: DeadLetters(topic, None, error=e),
         )
-        for topic in (settings.dlq_topic, dlq_topic(settings.erasure_topic))
+        for topic in dlq_topics
     ]
+    return _finish(settings, fresh, lags, dead, build, erasure, problems, now)
+
+
+def _unreachable(bootstrap_servers: str, timeout: float) -> str | None:
+    """None when a broker answers at bootstrap_servers, else what went wrong."""
+    from confluent_kafka.admin import AdminClient
+
+    admin = AdminClient({"bootstrap.servers": bootstrap_servers, "log_level": 0})
+    try:
+        admin.list_topics(timeout=timeout)
+    except Exception as error:  # noqa: BLE001 - KafkaException: reported
+        return f"no broker answered at {bootstrap_servers} in {timeout:.0f} s ({error})"
+    return None
+
+
+def _finish(settings, fresh, lags, dead, build, erasure, problems, now) -> Status:
     if erasure.overdue:
         problems.append(f"{erasure.overdue} erasure requests are overdue")
     if build.published is False:
