@@ -27,6 +27,7 @@ from prometheus_client import (
     Counter,
     Gauge,
     Histogram,
+    disable_created_metrics,
     start_http_server,
 )
 from prometheus_client.metrics_core import GaugeMetricFamily, HistogramMetricFamily, Metric
@@ -34,6 +35,10 @@ from prometheus_client.metrics_core import GaugeMetricFamily, HistogramMetricFam
 from eventlake.ops.config import CONSUMERS
 
 log = logging.getLogger(__name__)
+
+# A `_created` series beside every counter and histogram doubles what Prometheus stores and no
+# rule or panel here reads it.
+disable_created_metrics()
 
 OUTCOMES = ("accepted", "rejected", "suppressed")
 """What became of a message the loader committed: landed, dead-lettered, or dropped because its
