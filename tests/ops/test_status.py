@@ -46,12 +46,16 @@ def world(settings, tmp_path):
 
 
 def fill(settings, online, fraud, *, online_age=5.0, lakehouse_age=300.0) -> None:
-    """One event in each store, `age` seconds before NOW."""
+    """One event in each store, `age` seconds before NOW; the online store also holds one an
+    hour ahead of NOW (the contract admits a day), which freshness must not count."""
+    future = SqliteOnlineStore(online)
+    future.apply(stream_table(NOW + 3600, user_id="user-2"), {(settings.topic, 0): 1})
+    future.close()
     for store, age in (
         (SqliteOnlineStore(online), online_age),
         (FraudStore(fraud), 30.0),
     ):
-        store.apply(stream_table(NOW - age), {(settings.topic, 0): 1})
+        store.apply(stream_table(NOW - age), {(settings.topic, 0): 2})
         store.close()
     at = datetime.fromtimestamp(NOW - lakehouse_age, UTC)
     with settings.connect() as connection:
@@ -63,10 +67,10 @@ def fill(settings, online, fraud, *, online_age=5.0, lakehouse_age=300.0) -> Non
             )
 
 
-def stream_table(at: float) -> pa.Table:
+def stream_table(at: float, user_id: str = "user-1") -> pa.Table:
     row = {field.name: None for field in stream_events.SCHEMA}
     row.update(
-        user_id="user-1",
+        user_id=user_id,
         event_time=datetime.fromtimestamp(at, UTC),
         event_type="view",
         _partition=0,

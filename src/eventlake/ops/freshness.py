@@ -12,6 +12,9 @@ read-only and returns Unix seconds, or None when the store holds no event (or do
 - training: the newest `event_at` of the published `fct_training_events`.
 The lakehouse reads go through the published views, pinned to the last build whose tests passed:
 a failed build shows as staleness, as it does to the consumers.
+
+Event times after `now` are ignored: the contract accepts events up to a day ahead of the clock
+(EVENTLAKE_MAX_FUTURE_SECONDS), and one such event would otherwise hide a stale store for a day.
 """
 
 from __future__ import annotations
@@ -20,7 +23,6 @@ import logging
 import sqlite3
 from pathlib import Path
 
-from eventlake.config import Settings
 from eventlake.streaming.config import FraudConfig, OnlineConfig
 
 log = logging.getLogger(__name__)
@@ -32,12 +34,12 @@ LAKEHOUSE_VIEWS = {"analytics": "events", "training": "fct_training_events"}
 """consumer -> the published relation its freshness is read from."""
 
 
-def _sqlite_scalar(path: Path, sql: str) -> float | None:
+def _sqlite_scalar(path: Path, sql: str, parameters: tuple = ()) -> float | None:
     if not Path(path).exists():
         return None
     connection = sqlite3.connect(f"file:{Path(path).resolve()}?mode=ro", uri=True, timeout=5)
     try:
-        value = connection.execute(sql).fetchone()[0]
+        value = connection.execute(sql, parameters).fetchone()[0]
     except sqlite3.OperationalError as error:  # no table yet: nothing folded
         log.debug("%s: %s", path, error)
         return None
@@ -46,41 +48,49 @@ def _sqlite_scalar(path: Path, sql: str) -> float | None:
     return None if value is None else float(value)
 
 
-def newest_online(config: OnlineConfig) -> float | None:
+def newest_online(config: OnlineConfig, now: float) -> float | None:
     if config.backend != "sqlite":
         return None
-    micros = _sqlite_scalar(config.sqlite_path, "select max(last_event_at) from times")
+    micros = _sqlite_scalar(
+        config.sqlite_path,
+        "select max(last_event_at) from times where last_event_at <= ?",
+        (int(now * 1e6),),
+    )
     return None if micros is None else micros / 1e6
 
 
-def newest_fraud(config: FraudConfig) -> float | None:
-    return _sqlite_scalar(config.sqlite_path, "select max(minute) from fraud_minutes")
+def newest_fraud(config: FraudConfig, now: float) -> float | None:
+    return _sqlite_scalar(
+        config.sqlite_path, "select max(minute) from fraud_minutes where minute <= ?", (int(now),)
+    )
 
 
-def newest_lakehouse(connection) -> dict[str, float | None]:
+def newest_lakehouse(connection, now: float) -> dict[str, float | None]:
     """consumer -> newest event_at of its published view (a read-only lakehouse connection).
 
-    Two pruned reads a view: the newest event_date from DuckLake's partition values, then the
-    newest event_at of that date only, so the cost does not grow with two years of history."""
+    Two pruned reads a view: the newest event_date up to today, then the newest event_at up to
+    now on that date and the day before, so the cost does not grow with two years of history."""
     newest: dict[str, float | None] = {}
     for consumer, view in LAKEHOUSE_VIEWS.items():
         relation = f"{PUBLISHED_SCHEMA}.{view}"
         try:
             (value,) = connection.execute(
                 f"""
+                with newest_date as (
+                    select max(event_date) as event_date
+                    from {relation}
+                    where event_date <= cast(to_timestamp($now) as date)
+                )
                 select epoch(max(event_at)) from {relation}
-                where event_date = (select max(event_date) from {relation})
-                """
+                where event_date between
+                    (select event_date - 1 from newest_date)
+                    and (select event_date from newest_date)
+                    and event_at <= to_timestamp($now)
+                """,
+                {"now": now},
             ).fetchone()
         except Exception as error:  # noqa: BLE001 - duckdb.CatalogException: not published yet
             log.debug("%s: %s", relation, error)
             value = None
         newest[consumer] = None if value is None else float(value)
     return newest
-
-
-def newest_event_times(settings: Settings, online: OnlineConfig, fraud: FraudConfig) -> dict:
-    """consumer -> Unix seconds of the newest event it can see (None: none, or unknown)."""
-    with settings.connect(read_only=True) as connection:
-        lakehouse = newest_lakehouse(connection)
-    return {"online": newest_online(online), "fraud": newest_fraud(fraud), **lakehouse}

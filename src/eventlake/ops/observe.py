@@ -122,8 +122,9 @@ class StreamObserver:
         if folded is None or folded.num_rows == 0:
             return
         micros = pc.cast(folded["event_time"], pa.int64()).to_numpy(zero_copy_only=False)
-        newest = float(micros.max()) / 1e6
-        if self.newest.seconds is None or newest > self.newest.seconds:
+        past = micros[micros <= committed_at * 1e6]  # a future event must not hide staleness
+        newest = float(past.max()) / 1e6 if len(past) else None
+        if newest is not None and (self.newest.seconds is None or newest > self.newest.seconds):
             self.newest.seconds = newest
         if self.name == "online":
             metrics.ONLINE_VISIBLE.observe_many(committed_at - micros.astype(np.float64) / 1e6)
@@ -229,8 +230,8 @@ def stored_newest(store: str) -> float | None:
 
     try:
         if store == "online":
-            return freshness.newest_online(OnlineConfig.from_env())
-        return freshness.newest_fraud(FraudConfig.from_env())
+            return freshness.newest_online(OnlineConfig.from_env(), time.time())
+        return freshness.newest_fraud(FraudConfig.from_env(), time.time())
     except Exception:  # noqa: BLE001 - the first batch sets it anyway
         log.debug("newest event of the %s store unavailable", store, exc_info=True)
         return None

@@ -132,7 +132,7 @@ def lakehouse_state(settings: Settings, now: float) -> tuple[dict, Build, Erasur
     if not lakehouse_exists(settings.catalog):
         raise LakeError(f"no catalog at {settings.catalog} yet (dbt build creates it)")
     with settings.connect(read_only=True) as connection:
-        newest = freshness.newest_lakehouse(connection)
+        newest = freshness.newest_lakehouse(connection, now)
         return newest, _last_build(connection), _erasure(connection, now)
 
 
@@ -259,9 +259,11 @@ def collect(
     )
     newest = {
         "online": _guarded(
-            "online store", problems, lambda: freshness.newest_online(online), _none
+            "online store", problems, lambda: freshness.newest_online(online, now), _none
         ),
-        "fraud": _guarded("fraud store", problems, lambda: freshness.newest_fraud(fraud), _none),
+        "fraud": _guarded(
+            "fraud store", problems, lambda: freshness.newest_fraud(fraud, now), _none
+        ),
         **newest,
     }
     fresh = freshness_of(newest, ops.budgets(), now)
