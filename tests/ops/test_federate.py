@@ -6,9 +6,12 @@ from __future__ import annotations
 import sys
 import threading
 
+import pytest
+
 from eventlake.ops import metrics
 from eventlake.ops.federate import children_registry, free_ports
 from eventlake.ops.supervisor import Child, Supervisor, with_metrics_ports
+from tests.conftest import free_port
 from tests.ops.support import matching, scrape, value, wait_for
 
 
@@ -58,3 +61,45 @@ def test_up_serves_every_childs_metrics_on_one_endpoint_labelled_by_child():
     after = scrape(url)
     assert value(after, "eventlake_child_up", child="loader") == 0
     assert value(after, "eventlake_child_up", child="online") == 0
+
+
+@pytest.mark.slow
+def test_eventlake_up_serves_its_four_children_on_the_one_metrics_port(settings, tmp_path):
+    from tests.ops.test_observe import start, stop
+
+    port = free_port()
+    up = start(
+        settings,
+        tmp_path,
+        "up",
+        "--every",
+        "1h",
+        port=port,
+        EVENTLAKE_CATALOG=settings.catalog,
+        DBT_TARGET_PATH=tmp_path / "target",
+        DBT_LOG_PATH=tmp_path / "logs",
+    )
+    url = f"http://127.0.0.1:{port}/metrics"
+    try:
+        samples = wait_for(
+            lambda: (
+                (s := scrape(url))
+                and all(
+                    value(s, "eventlake_child_up", child=c) == 1
+                    for c in ("loader", "online", "fraud", "analytics")
+                )
+                and s
+            ),
+            "the four children of `eventlake up` to answer on its port",
+        )
+    finally:
+        stop(up)
+    accepted = matching(samples, "eventlake_loader_messages_total", outcome="accepted")
+    assert {dict(k)["child"] for k in accepted} >= {"loader"}
+    budgets = matching(samples, "eventlake_freshness_budget_seconds")
+    assert {(dict(k)["child"], dict(k)["consumer"]) for k in budgets} == {
+        ("online", "online"),
+        ("fraud", "fraud"),
+        ("analytics", "analytics"),
+        ("analytics", "training"),
+    }
