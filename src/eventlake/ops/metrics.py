@@ -155,7 +155,8 @@ def count_dead_letters(stage_reasons: Iterable[tuple[str, str]]) -> None:
 
 @dataclass(frozen=True)
 class FlushReport:
-    """What one committed loader flush did (eventlake.ingest.loader calls on_flush with it)."""
+    """What one committed loader flush did (eventlake.ops.observe builds it from the loader's
+    on_flush hook)."""
 
     accepted: int
     rejected: int
@@ -228,9 +229,13 @@ class _LagCollector:
             "(0 when caught up).",
             labels=["group", "topic", "partition"],
         )
-        with self._lock:
-            sources = list(self._sources)
-        for source in sources:
+        with self._lock:  # one scrape at a time: the sources' trackers are not thread-safe
+            self._collect_into(messages, seconds)
+        yield messages
+        yield seconds
+
+    def _collect_into(self, messages: GaugeMetricFamily, seconds: GaugeMetricFamily) -> None:
+        for source in list(self._sources):
             try:
                 samples = list(source.lag_samples())
             except Exception:  # noqa: BLE001 - a scrape must never break the process
@@ -240,8 +245,6 @@ class _LagCollector:
                 labels = [sample.group, sample.topic, str(sample.partition)]
                 messages.add_metric(labels, sample.messages)
                 seconds.add_metric(labels, sample.seconds)
-        yield messages
-        yield seconds
 
     def describe(self) -> Iterator[Metric]:
         return self.collect()
