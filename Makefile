@@ -27,6 +27,8 @@ install: $(STAMP)
 promtool:
 	scripts/ensure_promtool.sh
 
+test test-fast: promtool
+
 lint: install
 	$(BIN)/ruff check src tests scripts
 	$(BIN)/ruff format --check src tests scripts
@@ -36,14 +38,14 @@ format: install
 	$(BIN)/ruff check --fix src tests scripts
 	$(BIN)/ruff format src tests scripts
 
-test: lint promtool
+test: lint
 	$(BIN)/python -m pytest -m "not spark" --durations=10
 
 # The inner loop, a few minutes at most: the tests that need no server and are not slow
 # (markers in pyproject.toml; conftest applies broker, redis and postgres from the fixtures),
 # then dbt's unit tests, built empty in a scratch lake and catalog.
 FAST_MARKERS := not broker and not redis and not postgres and not spark and not slow
-test-fast: install promtool
+test-fast: install
 	$(BIN)/python -m pytest -m "$(FAST_MARKERS)" -q --durations=5
 	work=$$(mktemp -d) && trap 'rm -rf "$$work"' EXIT && \
 	EVENTLAKE_LAKE_DIR=$$work/lake EVENTLAKE_CATALOG=sqlite:$$work/lakehouse.sqlite \
