@@ -11,7 +11,7 @@ DBT_FLAGS := --profiles-dir . --project-dir .
 DEMO_EVENTS ?= 1000000
 DEMO_DAYS ?= 14
 
-.PHONY: install promtool demo test test-fast test-spark lint format bench bench-bill bench-dbt bench-erasure bench-spark bench-streaming docs clean
+.PHONY: install demo test test-fast test-spark lint format bench bench-bill bench-dbt bench-erasure bench-spark bench-streaming docs clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,6 +24,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 # promtool (Debian's prometheus package) for the alert rules' tests; never starts the server.
+.PHONY: promtool
 promtool:
 	scripts/ensure_promtool.sh
 
