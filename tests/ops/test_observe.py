@@ -23,6 +23,8 @@ from tests.conftest import free_port
 from tests.ops.support import matching, scrape, value, wait_for
 from tests.support import event, events, loader_env, produce
 
+LAG = "eventlake_consumer_lag_messages"
+
 POISON = {
     "invalid_json": (b"u", b'{"event_id": "x", '),
     "missing_key": (None, event(10_003)[1]),
@@ -72,6 +74,7 @@ def lag_of(settings, group: str) -> int:
     return sum(p.messages for p in group_lag(settings.bootstrap_servers, group, settings.topic))
 
 
+@pytest.mark.slow
 def test_lag_grows_while_the_loader_is_stopped_and_is_zero_once_it_drained(settings, loader_config):
     produce(settings, events(300))
     assert lag_of(settings, settings.group_id) == 300  # no loader has run yet
@@ -158,9 +161,13 @@ def test_the_online_consumer_serves_freshness_and_event_to_visible_per_event(set
                 (s := scrape(url))
                 and value(s, "eventlake_stream_messages_total", consumer="online", outcome="folded")
                 == 900
+                and set(
+                    matching(s, "eventlake_consumer_lag_messages", topic=settings.topic).values()
+                )
+                == {0.0}
                 and s
             ),
-            "the online consumer to fold 900 events",
+            "the online consumer to fold 900 events and report no lag",
         )
         scraped_at = time.time()
     finally:
@@ -171,7 +178,7 @@ def test_the_online_consumer_serves_freshness_and_event_to_visible_per_event(set
     assert value(samples, "eventlake_online_event_to_visible_seconds_count") == 900
     old = value(samples, "eventlake_online_event_to_visible_seconds_bucket", le="86400.0")
     assert old == 0  # every event is over a day old when it becomes visible
-    lag = matching(samples, "eventlake_consumer_lag_messages", topic=settings.topic)
+    lag = matching(samples, LAG, topic=settings.topic)
     assert set(lag.values()) == {0.0}
 
 

@@ -130,7 +130,10 @@ class StreamObserver:
             metrics.ONLINE_VISIBLE.observe_many(committed_at - micros.astype(np.float64) / 1e6)
 
     def lag_samples(self):
+        live = dict(self.consumer.committed)  # newer than the ends' last refresh
         for (topic, partition), (committed, end) in dict(self.consumer.partition_ends).items():
+            committed = max(committed, live.get((topic, partition), committed))
+            end = max(end, committed)
             messages, seconds = self.tracker.observe((topic, partition), end, committed)
             yield metrics.LagSample(self.group, topic, partition, messages, seconds)
 
