@@ -23,6 +23,13 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# promtool (Debian's prometheus package) for the alert rules' tests; never starts the server.
+.PHONY: promtool
+promtool:
+	scripts/ensure_promtool.sh
+
+test test-fast: promtool
+
 lint: install
 	$(BIN)/ruff check src tests scripts
 	$(BIN)/ruff format --check src tests scripts

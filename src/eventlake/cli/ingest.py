@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import click
 
+from eventlake.cli.options import metrics_port_option
 from eventlake.config import LoaderConfig, Settings
 
 
 @click.command()
 @click.option("--once", is_flag=True, help="Drain to the high watermark, flush and exit.")
-def load(once: bool) -> None:
+@metrics_port_option
+def load(once: bool, metrics_port: int | None) -> None:
     """Load the events topic into <lake>/raw/events (follow mode unless --once)."""
     from eventlake.ingest.loader import Loader
+    from eventlake.ops.observe import LoaderObserver, start_metrics
 
     loader = Loader(Settings.from_env(), LoaderConfig.from_env())
+    if start_metrics(metrics_port) is not None:
+        LoaderObserver(loader)
     loader.install_signal_handlers()
     progress = loader.run(once=once)
     click.echo(

@@ -12,7 +12,7 @@ import click
 from eventlake.cli.erasure import erase, erasure
 from eventlake.cli.ingest import load
 from eventlake.cli.lake import compact, retention, sql, summary
-from eventlake.cli.ops import broker, run_analytics
+from eventlake.cli.ops import broker, run_analytics, status
 from eventlake.cli.simulate import generate, generate_lake
 from eventlake.cli.streaming import features, fraud, stream, up
 from eventlake.exceptions import EventlakeError
@@ -39,6 +39,7 @@ for command in (
     compact,
     retention,
     run_analytics,
+    status,
     erase,
     erasure,
     stream,

@@ -1,4 +1,5 @@
-"""`eventlake broker` (the local broker) and `eventlake run-analytics` (the dbt schedule)."""
+"""`eventlake broker` (the local broker), `eventlake run-analytics` (the dbt schedule) and
+`eventlake status` (on-call's one screen)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from eventlake.cli.options import metrics_port_option
 from eventlake.config import Settings
 
 STATE_DIR = Path(".eventlake")
@@ -76,21 +78,63 @@ def _run_analytics_help() -> str:
     is_flag=True,
     help="After each successful build, load the published dim_user_features into the online store.",
 )
+@metrics_port_option
 def run_analytics(
-    every: str, once: bool, select: tuple[str, ...], materialize_online: bool
+    every: str,
+    once: bool,
+    select: tuple[str, ...],
+    materialize_online: bool,
+    metrics_port: int | None,
 ) -> None:
     from eventlake.dbt.runner import build_command
     from eventlake.lake import lock
+    from eventlake.ops.config import OpsConfig
+    from eventlake.ops.observe import ScheduleObserver, start_metrics
     from eventlake.ops.schedule import parse_interval, run_schedule
     from eventlake.ops.supervisor import eventlake_command
 
     settings = Settings.from_env()
-    code = run_schedule(
-        build_command(select),
-        parse_interval(every),
-        once=once,
-        lock_path=lock.lock_path(settings.lake_dir),
-        then=[eventlake_command("features", "materialize")] if materialize_online else [],
-        env=settings.dbt_env(),
+    ops = OpsConfig.from_env()
+    observer = (
+        ScheduleObserver(settings, ops.budgets())
+        if start_metrics(metrics_port, ops) is not None
+        else None
     )
+    try:
+        code = run_schedule(
+            build_command(select),
+            parse_interval(every),
+            once=once,
+            lock_path=lock.lock_path(settings.lake_dir),
+            then=[eventlake_command("features", "materialize")] if materialize_online else [],
+            env=settings.dbt_env(),
+            on_run=None if observer is None else observer.ran,
+        )
+    finally:
+        if observer is not None:
+            observer.close()
     sys.exit(code)
+
+
+@click.command("status")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json"]),
+    default="table",
+    show_default=True,
+)
+def status(fmt: str) -> None:
+    """One screen for on-call: each consumer's freshness against its budget (OK / WARN /
+    ERROR), lag per consumer group, dead letters of the last hour, the last build, erasure
+    requests open and overdue. Reads the stores, the catalog and the topics (no metrics server
+    needed). Exits 1 when a budget is breached, a request is overdue or a check failed."""
+    from eventlake.ops import status as ops_status
+    from eventlake.ops.config import OpsConfig
+    from eventlake.streaming.config import FraudConfig, OnlineConfig
+
+    report = ops_status.collect(
+        Settings.from_env(), OpsConfig.from_env(), OnlineConfig.from_env(), FraudConfig.from_env()
+    )
+    click.echo(ops_status.render(report, fmt))
+    sys.exit(report.exit_code)

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 
 import click
 
+from eventlake.cli.options import metrics_port_option
 from eventlake.config import LoaderConfig, Settings
 
 
@@ -40,17 +41,23 @@ def _open_store(name: str):
 @click.command()
 @click.argument("store", type=click.Choice(["online", "fraud"]))
 @click.option("--once", is_flag=True, help="Drain both topics, then exit.")
-def stream(store: str, once: bool) -> None:
+@metrics_port_option
+def stream(store: str, once: bool, metrics_port: int | None) -> None:
     """Follow the events and erasure-requests topics into the online or the fraud store.
 
     Same configuration variables as the loader (KAFKA_BOOTSTRAP_SERVERS, EVENTLAKE_TOPIC, ...),
     its own consumer group. Ctrl-C finishes the batch and exits.
     """
+    from eventlake.ops.config import OpsConfig
+    from eventlake.ops.observe import StreamObserver, start_metrics, stored_newest
     from eventlake.streaming.consumer import StreamConsumer
 
     target, group_id = _open_store(store)
     try:
         consumer = StreamConsumer(Settings.from_env(), target, group_id, LoaderConfig.from_env())
+        if start_metrics(metrics_port) is not None:
+            budget = OpsConfig.from_env().budgets()[store]
+            StreamObserver(consumer, store, group_id, stored_newest(store), budget)
         consumer.install_signal_handlers()
         progress = consumer.run(once=once)
     finally:
@@ -129,17 +136,28 @@ def fraud_velocity(user_id: str) -> None:
 
 @click.command()
 @click.option("--every", default="15m", show_default=True, help="Analytics build interval.")
-def up(every: str) -> None:
+@metrics_port_option
+def up(every: str, metrics_port: int | None) -> None:
     """Run the loader, both stream consumers and the analytics schedule until Ctrl-C.
 
     Each is a child process; a stop signal reaches every one of them, each finishes its batch,
     and `up` waits for all. When one exits on its own, the rest are stopped and `up` exits 1.
     """
+    from eventlake.ops.config import OpsConfig
     from eventlake.ops.schedule import parse_interval
     from eventlake.ops.supervisor import Supervisor, default_children
 
     parse_interval(every)  # a bad interval or catalog fails here, not in a child
     Settings.from_env()
-    supervisor = Supervisor(default_children(every))
+    port = OpsConfig.from_env().metrics_port if metrics_port is None else metrics_port
+    children = default_children(every)
+    if port is not None:
+        from eventlake.ops.federate import children_registry, free_ports
+        from eventlake.ops.metrics import serve
+        from eventlake.ops.supervisor import with_metrics_ports
+
+        children, urls = with_metrics_ports(children, free_ports(len(children)))
+        serve(port, children_registry(urls))
+    supervisor = Supervisor(children)
     supervisor.install_signal_handlers()
     sys.exit(supervisor.run())

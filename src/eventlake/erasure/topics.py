@@ -31,6 +31,7 @@ from eventlake.erasure.control import STATUSES, Confirmation
 from eventlake.erasure.subjects import REQUEST_ID_PATTERN, ErasureRequest, json_object
 from eventlake.exceptions import BrokerError, ErasureError
 from eventlake.ingest.kafka import consumer_config, ensure_topics, produce, producer_config
+from eventlake.ops.metrics import count_dead_letters
 
 log = logging.getLogger(__name__)
 
@@ -227,3 +228,4 @@ def _dead_letter(producer: Producer, topic: str, message: Message, reason: str) 
         ("eventlake.source", f"{topic}[{message.partition()}]@{message.offset()}".encode()),
     ]
     produce(producer, dlq_topic(topic), message.value(), key=message.key(), headers=headers)
+    count_dead_letters([("erasure.parse", "invalid_request")])

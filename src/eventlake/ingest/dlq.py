@@ -15,6 +15,7 @@ from eventlake.config import Settings
 from eventlake.exceptions import BrokerError
 from eventlake.ingest.kafka import produce, producer_config
 from eventlake.lake import layout
+from eventlake.ops.metrics import count_dead_letters
 
 log = logging.getLogger(__name__)
 
@@ -133,6 +134,7 @@ class DeadLetters:
         if self._errors:
             errors, self._errors = self._errors, []
             raise BrokerError(f"{len(errors)} DLQ messages were not delivered: {errors[0]}")
+        count_dead_letters((r.stage, r.reason_code) for r in rejects)
 
     def _produce(self, reject: Reject) -> None:
         produce(

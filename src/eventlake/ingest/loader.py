@@ -34,7 +34,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -130,6 +130,11 @@ class Loader:
         self.suppressor = Suppressor(self.lake_dir, settings.subject_hash_key)
         self.progress = Progress()
         self.progress_every = progress_every
+        self.on_flush: Callable[[Progress, Progress, PartitionBuffer, float], None] | None = None
+        """Called after each committed flush with the progress before and after it, the buffer
+        it wrote and its duration (the metrics observer, eventlake.ops.observe)."""
+        self.partition_ends: dict[int, int] = {}
+        """partition -> its end as this loader's fetches saw it, at the last progress line."""
         self._buffers: dict[int, PartitionBuffer] = {}
         self._assigned: set[int] = set()
         self._at_end: set[int] = set()
@@ -421,8 +426,11 @@ class Loader:
         buffer = self._buffers.pop(partition, None)
         if buffer is None:
             return
+        before, started = replace(self.progress), time.perf_counter()
         with self.suppressor.guard():  # filter and write under the list's shared lock
             self._write_and_commit(partition, buffer)
+        if self.on_flush is not None:
+            self.on_flush(before, self.progress, buffer, time.perf_counter() - started)
 
     def _suppress(self, by_date: dict[date, pa.Table], rejects: list[Reject]) -> list[Reject]:
         """Drop listed subjects from by_date (in place, empty dates removed) and rejects."""
@@ -490,6 +498,7 @@ class Loader:
                 continue
             if high >= 0 and position.offset >= 0:
                 lag += max(high - position.offset, 0)
+            self.partition_ends[partition] = max(high, position.offset)
         self.progress.lag = lag
         rate = (self.progress.messages - reported) / elapsed
         log.info(

@@ -97,6 +97,8 @@ class Scheduler:
         self.config = config
         self.clock = clock
         self.runs = 0
+        self.on_run: Callable[[int, float], None] | None = None
+        """Called after each run with its exit status and wall time (the metrics observer)."""
         self._stop = threading.Event()
         self._signal = signal.SIGTERM
         self._child: subprocess.Popen | None = None
@@ -135,12 +137,15 @@ class Scheduler:
             if not locked:
                 log.info("stopped while waiting for %s: no run", self.config.lock_path)
                 return 128 + self._signal
+            started = self.clock()
             status = self._run_child(self.config.command)
             for command in self.config.then:
                 if status != 0 or self._stop.is_set():
                     break
                 status = self._run_child(command)
             self.runs += 1
+            if self.on_run is not None:
+                self.on_run(status, self.clock() - started)
             return status
 
     def _run_child(self, command: tuple[str, ...]) -> int:
@@ -203,12 +208,14 @@ def run_schedule(
     env: Mapping[str, str] | None = None,
     clock: Callable[[], float] = time.monotonic,
     handle_signals: bool = True,
+    on_run: Callable[[int, float], None] | None = None,
 ) -> int:
     """Run `command` every `every` seconds without overlap; see Scheduler.run for the result."""
     config = ScheduleConfig(
         tuple(command), every, cwd, lock_path, then=tuple(tuple(c) for c in then), env=env
     )
     scheduler = Scheduler(config, clock=clock)
+    scheduler.on_run = on_run
     if handle_signals:
         scheduler.install_signal_handlers()
     return scheduler.run(once=once)

@@ -17,12 +17,13 @@ same environment (EVENTLAKE_CATALOG, EVENTLAKE_LAKE_DIR, ...): one lakehouse, on
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 log = logging.getLogger(__name__)
@@ -34,6 +35,8 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 class Child:
     name: str
     command: tuple[str, ...]
+    env: Mapping[str, str] | None = None
+    """Variables set for the child on top of the supervisor's environment."""
 
 
 def eventlake_command(*args: str) -> tuple[str, ...]:
@@ -51,6 +54,19 @@ def default_children(every: str) -> list[Child]:
             eventlake_command("run-analytics", "--every", every, "--materialize-online"),
         ),
     ]
+
+
+def with_metrics_ports(
+    children: Sequence[Child], ports: Sequence[int]
+) -> tuple[list[Child], dict[str, str]]:
+    """Each child serving its metrics on its own loopback port (EVENTLAKE_METRICS_PORT), and the
+    URL of each, for the parent's single endpoint (eventlake.ops.federate)."""
+    placed = [
+        Child(c.name, c.command, {**(c.env or {}), "EVENTLAKE_METRICS_PORT": str(port)})
+        for c, port in zip(children, ports, strict=True)
+    ]
+    urls = {c.name: f"http://127.0.0.1:{c.env['EVENTLAKE_METRICS_PORT']}/metrics" for c in placed}
+    return placed, urls
 
 
 class Supervisor:
@@ -74,7 +90,10 @@ class Supervisor:
         for child in self.children:
             # Own session: a Ctrl-C at the terminal reaches the supervisor only, which then
             # stops the children in order instead of all of them at once mid-batch.
-            self._running[child.name] = subprocess.Popen(child.command, start_new_session=True)
+            env = None if child.env is None else {**os.environ, **child.env}
+            self._running[child.name] = subprocess.Popen(
+                child.command, env=env, start_new_session=True
+            )
             log.info("started %s (pid %d)", child.name, self._running[child.name].pid)
         status = 0
         while not self._stop.wait(0.5):

@@ -22,10 +22,11 @@ import logging
 import signal
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pyarrow as pa
 from confluent_kafka import (
     OFFSET_BEGINNING,
     Consumer,
@@ -44,6 +45,7 @@ from eventlake.exceptions import BrokerError, ErasureError
 from eventlake.ingest.decode import Decoder, Limits, RawBatch
 from eventlake.ingest.dlq import Reject
 from eventlake.ingest.kafka import consumer_config, produce, producer_config
+from eventlake.ops.metrics import count_dead_letters
 from eventlake.streaming import events as stream_events
 from eventlake.streaming.dedup import RecentIds
 from eventlake.streaming.store import StreamStore
@@ -110,6 +112,31 @@ class StreamConsumer:
         )
         self._producer = Producer(producer_config(settings.bootstrap_servers, **{"linger.ms": 5}))
         self._dlq_errors: list[KafkaError] = []
+        self.committed: dict[tuple[str, int], int] = {}
+        """(topic, partition) -> next offset the store holds, for the partitions assigned."""
+        self.partition_ends: dict[tuple[str, int], tuple[int, int]] = {}
+        """(topic, partition) -> (committed, end seen fetched), refreshed each second."""
+        self._ends_at = 0.0
+        self.on_batch: Callable[[StreamProgress, StreamProgress, pa.Table | None], None] | None
+        self.on_batch = None
+        """Called after each batch with the progress before and after it and the events it
+        folded into the store (the metrics observer, eventlake.ops.observe)."""
+
+    def _refresh_ends(self) -> None:
+        """(topic, partition) -> (committed, end seen fetched) of every assigned partition, at
+        most once a second, on the consuming thread (the client's calls from another thread
+        would wait for its poll). The end is the larger of the fetch-cached high watermark and
+        the consumer's position (eventlake.ops.lag says why not the queried watermark)."""
+        if time.monotonic() - self._ends_at < 1.0:
+            return
+        self._ends_at = time.monotonic()
+        ends = {}
+        for key, committed in list(self.committed.items()):
+            tp = TopicPartition(*key)
+            _, high = self._consumer.get_watermark_offsets(tp, cached=True)
+            (position,) = self._consumer.position([tp])
+            ends[key] = (committed, max(high, position.offset, committed))
+        self.partition_ends = ends
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -133,6 +160,7 @@ class StreamConsumer:
                 if messages:
                     self._handle(messages)
                     self.progress.busy_seconds += time.perf_counter() - started
+                self._refresh_ends()
                 if once and self._assigned and self._at_end >= self._assigned:
                     break
                 if time.monotonic() - last_report >= self.progress_every:
@@ -165,6 +193,7 @@ class StreamConsumer:
         for tp in partitions:
             next_offset = stored.get((tp.topic, tp.partition))
             tp.offset = OFFSET_BEGINNING if next_offset is None else next_offset
+            self.committed[(tp.topic, tp.partition)] = next_offset or 0
             self._assigned.add((tp.topic, tp.partition))
             self._at_end.discard((tp.topic, tp.partition))
         log.info("%s: assigned %d partitions", self.store.name, len(partitions))
@@ -175,6 +204,7 @@ class StreamConsumer:
         for tp in partitions:
             self._assigned.discard((tp.topic, tp.partition))
             self._at_end.discard((tp.topic, tp.partition))
+            self.committed.pop((tp.topic, tp.partition), None)
 
     # -- one batch ----------------------------------------------------------------------------
 
@@ -195,14 +225,18 @@ class StreamConsumer:
                 raise BrokerError(f"{self.store.name} consumer: {error}")
             else:  # transient (a broker restarting): the client retries by itself
                 log.error("%s consumer: %s", self.store.name, error)
+        before = replace(self.progress)
         self.progress.batches += 1
         # Erasures first: events of a subject erased in this very batch are then suppressed.
         if records[self.settings.erasure_topic]:
             self._erase(records[self.settings.erasure_topic])
+        folded = None
         if records[self.settings.topic]:
-            self._fold(records[self.settings.topic])
+            folded = self._fold(records[self.settings.topic])
+        if self.on_batch is not None:
+            self.on_batch(before, self.progress, folded)
 
-    def _fold(self, records: list[Message]) -> None:
+    def _fold(self, records: list[Message]) -> pa.Table:
         now = self.clock()
         self.progress.messages += len(records)
         batch = RawBatch(
@@ -243,6 +277,7 @@ class StreamConsumer:
         self.progress.rejected += len(rejects)
         self.progress.events += table.num_rows
         self._commit(records)
+        return table
 
     def _erase(self, records: list[Message]) -> None:
         now = self.clock()
@@ -311,13 +346,18 @@ class StreamConsumer:
         if self._dlq_errors:
             errors, self._dlq_errors = self._dlq_errors, []
             raise BrokerError(f"{len(errors)} DLQ messages were not delivered: {errors[0]}")
+        count_dead_letters((r.stage, r.reason_code) for r in rejects)
 
     def _delivered(self, error: KafkaError | None, _message: Message) -> None:
         if error is not None:
             self._dlq_errors.append(error)
 
     def _commit(self, records: list[Message]) -> None:
-        offsets = [TopicPartition(t, p, o) for (t, p), o in _next_offsets(records).items()]
+        next_offsets = _next_offsets(records)
+        for key, offset in next_offsets.items():
+            if key in self.committed:
+                self.committed[key] = offset
+        offsets = [TopicPartition(t, p, o) for (t, p), o in next_offsets.items()]
         self._consumer.commit(offsets=offsets, asynchronous=True)
 
 
