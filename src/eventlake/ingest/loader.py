@@ -33,7 +33,7 @@ import signal
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -93,11 +93,15 @@ class Progress:
 
 
 def _split_by_event_date(tables: list[pa.Table]) -> dict[date, pa.Table]:
-    """One sort of the whole buffer, then zero-copy slices: a table per event date."""
+    """One sort of the whole buffer, then zero-copy slices: a table per event date.
+
+    event_date is the UTC date of event_time, so sorting by (event_time, event_id) sorts the
+    dates too: no third sort key.
+    """
     if not tables:
         return {}
     table = unify_tables(tables)
-    table = table.take(pc.sort_indices(table, [("event_date", "ascending"), *SORT_KEYS]))
+    table = table.take(pc.sort_indices(table, SORT_KEYS))
     runs = pc.value_counts(table["event_date"])  # in order of first appearance: sorted
     by_date: dict[date, pa.Table] = {}
     start = 0
@@ -105,6 +109,27 @@ def _split_by_event_date(tables: list[pa.Table]) -> dict[date, pa.Table]:
         by_date[run["values"]] = table.slice(start, run["counts"]).drop_columns(["event_date"])
         start += run["counts"]
     return by_date
+
+
+def _by_partition(
+    records: list[Message], partitions: np.ndarray
+) -> Iterator[tuple[int, list[Message]]]:
+    """Each partition's messages of a poll, in the order polled (so in offset order).
+
+    librdkafka hands out a partition's messages in runs, mostly one run per partition and
+    poll, which slicing the list serves without touching each message.
+    """
+    if not len(partitions):
+        return
+    bounds = (np.flatnonzero(partitions[1:] != partitions[:-1]) + 1).tolist()
+    starts, stops = [0, *bounds], [*bounds, len(records)]
+    run_partitions = partitions[starts].tolist()
+    if len(set(run_partitions)) == len(run_partitions):
+        for partition, start, stop in zip(run_partitions, starts, stops, strict=True):
+            yield partition, records[start:stop]
+        return
+    for partition in dict.fromkeys(run_partitions):  # interleaved runs: gather them
+        yield partition, [records[i] for i in np.flatnonzero(partitions == partition).tolist()]
 
 
 class Loader:
@@ -325,47 +350,42 @@ class Loader:
         return records
 
     def _handle(self, records: list[Message]) -> None:
-        partitions = [m.partition() for m in records]
-        offsets = [m.offset() for m in records]
-        batch = RawBatch(
-            topic=self.settings.topic,
-            partitions=partitions,
-            offsets=offsets,
-            keys=[m.key() for m in records],
-            values=[m.value() for m in records],
-        )
+        """Decode a polled batch one Kafka partition at a time.
+
+        The split by partition is made on the list of messages, before decoding, so no Arrow
+        table is ever filtered by partition.
+        """
         now = self.clock()
-        decoded = self.decoder.decode(
-            batch,
-            Limits(
-                now=now,
-                max_future=timedelta(seconds=self.config.max_future_seconds),
-                max_age=timedelta(days=self.config.max_age_days),
-            ),
+        limits = Limits(
+            now=now,
+            max_future=timedelta(seconds=self.config.max_future_seconds),
+            max_age=timedelta(days=self.config.max_age_days),
         )
         self.progress.messages += len(records)
-        self.progress.rejected += len(decoded.rejects)
-        rejects_by_partition: dict[int, list[Reject]] = {}
-        for position, reason in decoded.rejects.items():
-            message = records[position]
-            rejects_by_partition.setdefault(message.partition(), []).append(
-                Reject.from_message(message, reason, now)
-            )
-        partition_array = np.asarray(partitions)
-        offset_array = np.asarray(offsets)
-        batch_partitions = np.unique(partition_array).tolist()
-        for partition in batch_partitions:
-            in_partition = offset_array[partition_array == partition]
-            table = decoded.table
-            if table is not None and len(batch_partitions) > 1:
-                table = table.filter(pc.equal(table["_partition"], partition))
-            self._append(
-                partition,
-                int(in_partition.min()),
-                int(in_partition.max()),
-                table,
-                rejects_by_partition.get(partition, []),
-            )
+        partitions = np.fromiter(map(Message.partition, records), np.int32, len(records))
+        for partition, messages in _by_partition(records, partitions):
+            self._decode(partition, messages, now, limits)
+
+    def _decode(
+        self, partition: int, records: list[Message], now: datetime, limits: Limits
+    ) -> None:
+        """One partition's messages -> its buffer; the message fields are read by map() over
+        the C accessors, the only per-message Python left."""
+        offsets = np.fromiter(map(Message.offset, records), np.int64, len(records))
+        batch = RawBatch(
+            topic=self.settings.topic,
+            partitions=np.full(len(records), partition, np.int32),
+            offsets=offsets,
+            keys=list(map(Message.key, records)),
+            values=list(map(Message.value, records)),
+        )
+        decoded = self.decoder.decode(batch, limits)
+        rejects = [
+            Reject.from_message(records[position], reason, now)
+            for position, reason in decoded.rejects.items()
+        ]
+        self.progress.rejected += len(rejects)
+        self._append(partition, int(offsets.min()), int(offsets.max()), decoded.table, rejects)
         if decoded.table is not None:
             self.progress.events += decoded.table.num_rows
 
