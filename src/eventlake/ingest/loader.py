@@ -50,7 +50,7 @@ from eventlake.ingest.decode import Decoder, Limits, RawBatch, unify_tables
 from eventlake.ingest.dlq import DeadLetters, Reject
 from eventlake.ingest.kafka import consumer_config
 from eventlake.lake import layout
-from eventlake.lake.layout import BLOOM_FILTER_COLUMNS
+from eventlake.lake.layout import BLOOM_FILTER_COLUMNS, PLAIN_COLUMNS
 
 log = logging.getLogger(__name__)
 
@@ -486,6 +486,7 @@ class Loader:
                 sort_by=SORT_KEYS,
                 presorted=True,
                 bloom_filter_columns=BLOOM_FILTER_COLUMNS,
+                plain_columns=PLAIN_COLUMNS,
             )
             self.progress.files += 1
         if quarantine is not None:
