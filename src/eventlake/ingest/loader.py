@@ -156,6 +156,8 @@ class Loader:
         self.progress = Progress()
         self.progress_every = progress_every
         self._buffers: dict[int, PartitionBuffer] = {}
+        self._next_offsets: dict[int, int | None] = {}
+        """Each assigned partition's committed next_offset: its checkpoint, kept in memory."""
         self._assigned: set[int] = set()
         self._at_end: set[int] = set()
         self._stop = threading.Event()
@@ -294,6 +296,7 @@ class Loader:
         self._last_rebalance = time.monotonic()
         for tp in partitions:
             next_offset = layout.recover_partition(self.lake_dir, tp.topic, tp.partition)
+            self._next_offsets[tp.partition] = next_offset
             tp.offset = OFFSET_BEGINNING if next_offset is None else next_offset
             self._assigned.add(tp.partition)
             self._at_end.discard(tp.partition)
@@ -307,6 +310,7 @@ class Loader:
             for tp in partitions:
                 if self._writer_error is None:
                     self._flush(tp.partition)
+                self._next_offsets.pop(tp.partition, None)  # the next owner moves it on
                 self._assigned.discard(tp.partition)
                 self._at_end.discard(tp.partition)
                 log.info("revoked partition %d (flushed)", tp.partition)
@@ -318,6 +322,7 @@ class Loader:
             for tp in partitions:
                 # Another member may own it already: drop the buffer, the next owner re-reads.
                 self._buffers.pop(tp.partition, None)
+                self._next_offsets.pop(tp.partition, None)
                 self._assigned.discard(tp.partition)
                 self._at_end.discard(tp.partition)
                 log.warning("lost partition %d (buffer abandoned)", tp.partition)
@@ -471,12 +476,14 @@ class Loader:
         pending = [str(p.relative_to(self.lake_dir)) for p in paths]
         if quarantine is not None:
             pending.append(str(quarantine.relative_to(self.lake_dir)))
-        checkpoint = layout.read_checkpoint(self.lake_dir, topic, partition)
+        if partition not in self._next_offsets:  # land() without an assignment
+            checkpoint = layout.read_checkpoint(self.lake_dir, topic, partition)
+            self._next_offsets[partition] = checkpoint.next_offset
         layout.write_checkpoint(
             self.lake_dir,
             topic,
             partition,
-            layout.Checkpoint(checkpoint.next_offset, pending),
+            layout.Checkpoint(self._next_offsets[partition], pending),
         )
         for path, rows in zip(paths, by_date.values(), strict=True):
             self.progress.bytes_written += layout.write_parquet_atomic(
@@ -495,6 +502,7 @@ class Loader:
             layout.fsync_dir(directory)
         next_offset = buffer.last_offset + 1
         layout.write_checkpoint(self.lake_dir, topic, partition, layout.Checkpoint(next_offset))
+        self._next_offsets[partition] = next_offset
         self.progress.flushes += 1
         self._commits.append(TopicPartition(topic, partition, next_offset))
 
