@@ -33,7 +33,7 @@ import signal
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -111,25 +111,29 @@ def _split_by_event_date(tables: list[pa.Table]) -> dict[date, pa.Table]:
     return by_date
 
 
-def _by_partition(
-    records: list[Message], partitions: np.ndarray
-) -> Iterator[tuple[int, list[Message]]]:
-    """Each partition's messages of a poll, in the order polled (so in offset order).
+def _group(keys: np.ndarray) -> tuple[np.ndarray, list[tuple[int, int, int]]]:
+    """A stable order that groups equal keys, and each group's (key, start, stop) in it."""
+    if not len(keys):
+        return np.arange(0), []
+    if keys[0] == keys[-1] and (keys == keys[0]).all():  # one partition: the common case
+        return np.arange(len(keys)), [(int(keys[0]), 0, len(keys))]
+    order = np.argsort(keys, kind="stable")
+    ordered = keys[order]
+    bounds = (np.flatnonzero(ordered[1:] != ordered[:-1]) + 1).tolist()
+    starts, stops = [0, *bounds], [*bounds, len(keys)]
+    return order, [
+        (int(ordered[start]), start, stop) for start, stop in zip(starts, stops, strict=True)
+    ]
 
-    librdkafka hands out a partition's messages in runs, mostly one run per partition and
-    poll, which slicing the list serves without touching each message.
-    """
-    if not len(partitions):
-        return
-    bounds = (np.flatnonzero(partitions[1:] != partitions[:-1]) + 1).tolist()
-    starts, stops = [0, *bounds], [*bounds, len(records)]
-    run_partitions = partitions[starts].tolist()
-    if len(set(run_partitions)) == len(run_partitions):
-        for partition, start, stop in zip(run_partitions, starts, stops, strict=True):
-            yield partition, records[start:stop]
-        return
-    for partition in dict.fromkeys(run_partitions):  # interleaved runs: gather them
-        yield partition, [records[i] for i in np.flatnonzero(partitions == partition).tolist()]
+
+def _split_by_partition(table: pa.Table | None) -> dict[int, pa.Table]:
+    """One take groups the rows by _partition (each in batch order), then zero-copy slices."""
+    if table is None or not table.num_rows:
+        return {}
+    order, runs = _group(table["_partition"].to_numpy())
+    if len(runs) > 1:
+        table = table.take(order)
+    return {partition: table.slice(start, stop - start) for partition, start, stop in runs}
 
 
 class Loader:
@@ -355,42 +359,50 @@ class Loader:
         return records
 
     def _handle(self, records: list[Message]) -> None:
-        """Decode a polled batch one Kafka partition at a time.
+        """Decode a polled batch in one pass, then split it by Kafka partition with one take.
 
-        The split by partition is made on the list of messages, before decoding, so no Arrow
-        table is ever filtered by partition.
+        The message fields are read by map() over the C accessors: the only per-message Python
+        left. Decoding the whole poll at once, not partition by partition, keeps the fixed cost
+        of each Arrow call spread over as many messages as possible.
         """
+        count = len(records)
         now = self.clock()
-        limits = Limits(
-            now=now,
-            max_future=timedelta(seconds=self.config.max_future_seconds),
-            max_age=timedelta(days=self.config.max_age_days),
-        )
-        self.progress.messages += len(records)
-        partitions = np.fromiter(map(Message.partition, records), np.int32, len(records))
-        for partition, messages in _by_partition(records, partitions):
-            self._decode(partition, messages, now, limits)
-
-    def _decode(
-        self, partition: int, records: list[Message], now: datetime, limits: Limits
-    ) -> None:
-        """One partition's messages -> its buffer; the message fields are read by map() over
-        the C accessors, the only per-message Python left."""
-        offsets = np.fromiter(map(Message.offset, records), np.int64, len(records))
+        partitions = np.fromiter(map(Message.partition, records), np.int32, count)
+        offsets = np.fromiter(map(Message.offset, records), np.int64, count)
         batch = RawBatch(
             topic=self.settings.topic,
-            partitions=np.full(len(records), partition, np.int32),
+            partitions=partitions,
             offsets=offsets,
             keys=list(map(Message.key, records)),
             values=list(map(Message.value, records)),
         )
-        decoded = self.decoder.decode(batch, limits)
-        rejects = [
-            Reject.from_message(records[position], reason, now)
-            for position, reason in decoded.rejects.items()
-        ]
-        self.progress.rejected += len(rejects)
-        self._append(partition, int(offsets.min()), int(offsets.max()), decoded.table, rejects)
+        decoded = self.decoder.decode(
+            batch,
+            Limits(
+                now=now,
+                max_future=timedelta(seconds=self.config.max_future_seconds),
+                max_age=timedelta(days=self.config.max_age_days),
+            ),
+        )
+        self.progress.messages += count
+        self.progress.rejected += len(decoded.rejects)
+        rejects_by_partition: dict[int, list[Reject]] = {}
+        for position, reason in decoded.rejects.items():
+            message = records[position]
+            rejects_by_partition.setdefault(message.partition(), []).append(
+                Reject.from_message(message, reason, now)
+            )
+        tables = _split_by_partition(decoded.table)
+        order, runs = _group(partitions)
+        for partition, start, stop in runs:
+            in_partition = offsets[order[start:stop]]
+            self._append(
+                partition,
+                int(in_partition.min()),
+                int(in_partition.max()),
+                tables.get(partition),
+                rejects_by_partition.get(partition, []),
+            )
         if decoded.table is not None:
             self.progress.events += decoded.table.num_rows
 
