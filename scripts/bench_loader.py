@@ -189,6 +189,10 @@ def load(settings: Settings, results: multiprocessing.Queue) -> None:
             "files": progress.files,
             "lake_bytes": progress.bytes_written,
             "seconds": progress.busy_seconds,
+            "handoff_wait": progress.handoff_wait_seconds,
+            "writer_wait": progress.writer_wait_seconds,
+            "consumer_cpu": progress.consumer_cpu_seconds,
+            "writer_cpu": progress.writer_cpu_seconds,
             **_usage(cpu_before),
         }
     )
@@ -287,6 +291,14 @@ def main() -> None:
             )
         print(f"(medians of {args.repeat} runs; ratio to {pipelines[chosen[0]][0]}; RSS: max)")
         if "loader" in runs:
+            print(
+                "loader threads (medians): consuming thread "
+                f"{median('loader', lambda r: r['consumer_cpu']):.1f} s CPU, waited "
+                f"{median('loader', lambda r: r['handoff_wait']):.1f} s for the writer; "
+                f"writing thread {median('loader', lambda r: r['writer_cpu']):.1f} s CPU, "
+                f"waited {median('loader', lambda r: r['writer_wait']):.1f} s for batches; "
+                f"busy {median('loader', lambda r: r['seconds']):.1f} s"
+            )
             lake_mb = median("loader", lambda r: r["lake_bytes"]) / 1e6
             print(
                 f"lake size                  {lake_mb:,.1f} MB in {runs['loader'][0]['files']} "

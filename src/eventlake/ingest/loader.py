@@ -90,6 +90,15 @@ class Progress:
     busy_seconds: float = 0.0
     """Wall time of the poll iterations that returned messages, plus the final flush:
     the loader's working time without the idle polls (what the benchmark divides by)."""
+    handoff_wait_seconds: float = 0.0
+    """Time the consuming thread waited for room in the hand-off queue: the writer behind."""
+    writer_wait_seconds: float = 0.0
+    """Time the writing thread waited for a batch that then came: the consumer behind."""
+    consumer_cpu_seconds: float = 0.0
+    """CPU time of the consuming thread (with the final flush), set when run() returns."""
+    writer_cpu_seconds: float = 0.0
+    """CPU time of the writing thread, set when it ends. With the two waits, this is what
+    decides between a thread and a process for the writer."""
 
 
 def _split_by_event_date(tables: list[pa.Table]) -> dict[date, pa.Table]:
@@ -201,6 +210,7 @@ class Loader:
         )
         writer = threading.Thread(target=self._write_loop, name="eventlake-writer", daemon=True)
         writer.start()
+        cpu_started = time.thread_time()
         last_report = time.monotonic()
         reported = 0
         try:
@@ -231,6 +241,7 @@ class Loader:
                 with self._lock:
                     self._flush_all()
             self.progress.busy_seconds += time.perf_counter() - started
+            self.progress.consumer_cpu_seconds = time.thread_time() - cpu_started
             self._commit_offsets()
             self._report(max(time.monotonic() - last_report, 1e-9), reported)
             self._consumer.close()
@@ -251,24 +262,33 @@ class Loader:
 
     def _enqueue(self, records: list[Message]) -> None:
         """Hand a batch to the writer; blocks while it is two batches behind."""
-        while True:
-            if self._writer_error is not None:
-                raise self._writer_error
-            try:
-                self._queue.put(records, timeout=0.5)
-                return
-            except queue.Full:
-                continue
+        started = time.perf_counter()
+        try:
+            while True:
+                if self._writer_error is not None:
+                    raise self._writer_error
+                try:
+                    self._queue.put(records, timeout=0.5)
+                    return
+                except queue.Full:
+                    continue
+        finally:
+            self.progress.handoff_wait_seconds += time.perf_counter() - started
 
     def _write_loop(self) -> None:
+        cpu_started = time.thread_time()
         while True:
+            waited = time.perf_counter()
             try:
                 item = self._queue.get(timeout=1.0)
             except queue.Empty:
                 item = None  # idle: still rotate buffers that reached their age
             try:
                 if item is _STOP:
+                    self.progress.writer_cpu_seconds = time.thread_time() - cpu_started
                     return
+                if item is not None:
+                    self.progress.writer_wait_seconds += time.perf_counter() - waited
                 with self._lock:
                     if item is not None:
                         self._handle(item)
