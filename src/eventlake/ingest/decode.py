@@ -43,6 +43,7 @@ MAX_PRICE = 1e16  # decimal(18, 2) holds less
 PARSE_CHUNK = 8192
 FALLBACK_FANOUT = 32
 SINGLE_THRESHOLD = 32
+_ERROR_ROW = re.compile(r" in row (\d+)$")
 
 
 @dataclass(frozen=True)
@@ -119,9 +120,8 @@ class _Parser:
             unexpected_field_behavior="infer",
             newlines_in_values=False,
         )
-        self._read_options = pa_json.ReadOptions(
-            use_threads=True, block_size=max(1 << 20, 2 * max_message_bytes + 2)
-        )
+        self._block_size = max(1 << 20, 2 * max_message_bytes + 2)
+        self._read_options = pa_json.ReadOptions(use_threads=True, block_size=self._block_size)
 
     def read(self, data: pa.Buffer | bytes) -> pa.Table:
         return pa_json.read_json(
@@ -167,12 +167,14 @@ class _Parser:
                 except orjson.JSONDecodeError as error:
                     rejects[int(positions[0])] = f"invalid_json: {error}"
                     return []
+        failed_row: int | None = None
         try:
             table = self.read(data)
         except (pa.ArrowInvalid, pa.ArrowTypeError, UnicodeDecodeError) as error:
             if len(positions) == 1:
                 rejects[int(positions[0])] = _classify_arrow_error(str(error))
                 return []
+            failed_row = self._failed_row(str(error), len(data), len(positions))
         else:
             if table.num_rows == len(positions):
                 return [(positions, table)]
@@ -181,12 +183,32 @@ class _Parser:
                 return []
         # Split the span (blanked messages included) so each part holds fewer readable ones.
         first, last = int(positions[0]), int(positions[-1]) + 1
-        count = last - first
-        step = 1 if len(positions) <= SINGLE_THRESHOLD else -(-count // FALLBACK_FANOUT)
+        if failed_row is not None:
+            # The reader named the failing row of a one-block read: that message alone, and
+            # the messages before and after it, each read again (a few reads, not dozens).
+            failing = int(positions[failed_row])
+            bounds = [first, failing, failing + 1, last]
+        else:
+            count = last - first
+            if len(data) > self._block_size:  # parts of half a block, to be read as one
+                pieces = -(-2 * len(data) // self._block_size)
+            else:
+                pieces = count if len(positions) <= SINGLE_THRESHOLD else FALLBACK_FANOUT
+            bounds = [*range(first, last, -(-count // pieces)), last]
         parts: list[tuple[np.ndarray, pa.Table]] = []
-        for part in range(first, last, step):
-            parts.extend(self._parse(joined, values, part, min(part + step, last), rejects))
+        for begin, end in zip(bounds, bounds[1:], strict=False):
+            if end > begin:
+                parts.extend(self._parse(joined, values, begin, end, rejects))
         return parts
+
+    def _failed_row(self, message: str, size: int, rows: int) -> int | None:
+        """The row the reader's error names, if it means a message: the read was one block
+        (row numbers restart at each block) and the row is one of the span's messages."""
+        found = _ERROR_ROW.search(message)
+        if found is None or size > self._block_size:
+            return None
+        row = int(found.group(1))
+        return row if row < rows else None
 
 
 def unify_tables(tables: list[pa.Table]) -> pa.Table:
