@@ -50,7 +50,7 @@ from eventlake.ingest.decode import Decoder, Limits, RawBatch, unify_tables
 from eventlake.ingest.dlq import DeadLetters, Reject
 from eventlake.ingest.kafka import consumer_config
 from eventlake.lake import layout
-from eventlake.lake.layout import BLOOM_FILTER_COLUMNS
+from eventlake.lake.layout import BLOOM_FILTER_COLUMNS, PLAIN_COLUMNS
 
 log = logging.getLogger(__name__)
 
@@ -90,14 +90,27 @@ class Progress:
     busy_seconds: float = 0.0
     """Wall time of the poll iterations that returned messages, plus the final flush:
     the loader's working time without the idle polls (what the benchmark divides by)."""
+    handoff_wait_seconds: float = 0.0
+    """Time the consuming thread waited for room in the hand-off queue: the writer behind."""
+    writer_wait_seconds: float = 0.0
+    """Time the writing thread waited for a batch that then came: the consumer behind."""
+    consumer_cpu_seconds: float = 0.0
+    """CPU time of the consuming thread (with the final flush), set when run() returns."""
+    writer_cpu_seconds: float = 0.0
+    """CPU time of the writing thread, set when it ends. With the two waits, this is what
+    decides between a thread and a process for the writer."""
 
 
 def _split_by_event_date(tables: list[pa.Table]) -> dict[date, pa.Table]:
-    """One sort of the whole buffer, then zero-copy slices: a table per event date."""
+    """One sort of the whole buffer, then zero-copy slices: a table per event date.
+
+    event_date is the UTC date of event_time, so sorting by (event_time, event_id) sorts the
+    dates too: no third sort key.
+    """
     if not tables:
         return {}
     table = unify_tables(tables)
-    table = table.take(pc.sort_indices(table, [("event_date", "ascending"), *SORT_KEYS]))
+    table = table.take(pc.sort_indices(table, SORT_KEYS))
     runs = pc.value_counts(table["event_date"])  # in order of first appearance: sorted
     by_date: dict[date, pa.Table] = {}
     start = 0
@@ -105,6 +118,31 @@ def _split_by_event_date(tables: list[pa.Table]) -> dict[date, pa.Table]:
         by_date[run["values"]] = table.slice(start, run["counts"]).drop_columns(["event_date"])
         start += run["counts"]
     return by_date
+
+
+def _group(keys: np.ndarray) -> tuple[np.ndarray, list[tuple[int, int, int]]]:
+    """A stable order that groups equal keys, and each group's (key, start, stop) in it."""
+    if not len(keys):
+        return np.arange(0), []
+    if keys[0] == keys[-1] and (keys == keys[0]).all():  # one partition: the common case
+        return np.arange(len(keys)), [(int(keys[0]), 0, len(keys))]
+    order = np.argsort(keys, kind="stable")
+    ordered = keys[order]
+    bounds = (np.flatnonzero(ordered[1:] != ordered[:-1]) + 1).tolist()
+    starts, stops = [0, *bounds], [*bounds, len(keys)]
+    return order, [
+        (int(ordered[start]), start, stop) for start, stop in zip(starts, stops, strict=True)
+    ]
+
+
+def _split_by_partition(table: pa.Table | None) -> dict[int, pa.Table]:
+    """One take groups the rows by _partition (each in batch order), then zero-copy slices."""
+    if table is None or not table.num_rows:
+        return {}
+    order, runs = _group(table["_partition"].to_numpy())
+    if len(runs) > 1:
+        table = table.take(order)
+    return {partition: table.slice(start, stop - start) for partition, start, stop in runs}
 
 
 class Loader:
@@ -136,6 +174,8 @@ class Loader:
         self.partition_ends: dict[int, int] = {}
         """partition -> its end as this loader's fetches saw it, at the last progress line."""
         self._buffers: dict[int, PartitionBuffer] = {}
+        self._next_offsets: dict[int, int | None] = {}
+        """Each assigned partition's committed next_offset: its checkpoint, kept in memory."""
         self._assigned: set[int] = set()
         self._at_end: set[int] = set()
         self._stop = threading.Event()
@@ -175,6 +215,7 @@ class Loader:
         )
         writer = threading.Thread(target=self._write_loop, name="eventlake-writer", daemon=True)
         writer.start()
+        cpu_started = time.thread_time()
         last_report = time.monotonic()
         reported = 0
         try:
@@ -205,6 +246,7 @@ class Loader:
                 with self._lock:
                     self._flush_all()
             self.progress.busy_seconds += time.perf_counter() - started
+            self.progress.consumer_cpu_seconds = time.thread_time() - cpu_started
             self._commit_offsets()
             self._report(max(time.monotonic() - last_report, 1e-9), reported)
             self._consumer.close()
@@ -225,24 +267,33 @@ class Loader:
 
     def _enqueue(self, records: list[Message]) -> None:
         """Hand a batch to the writer; blocks while it is two batches behind."""
-        while True:
-            if self._writer_error is not None:
-                raise self._writer_error
-            try:
-                self._queue.put(records, timeout=0.5)
-                return
-            except queue.Full:
-                continue
+        started = time.perf_counter()
+        try:
+            while True:
+                if self._writer_error is not None:
+                    raise self._writer_error
+                try:
+                    self._queue.put(records, timeout=0.5)
+                    return
+                except queue.Full:
+                    continue
+        finally:
+            self.progress.handoff_wait_seconds += time.perf_counter() - started
 
     def _write_loop(self) -> None:
+        cpu_started = time.thread_time()
         while True:
+            waited = time.perf_counter()
             try:
                 item = self._queue.get(timeout=1.0)
             except queue.Empty:
                 item = None  # idle: still rotate buffers that reached their age
             try:
                 if item is _STOP:
+                    self.progress.writer_cpu_seconds = time.thread_time() - cpu_started
                     return
+                if item is not None:
+                    self.progress.writer_wait_seconds += time.perf_counter() - waited
                 with self._lock:
                     if item is not None:
                         self._handle(item)
@@ -274,6 +325,7 @@ class Loader:
         self._last_rebalance = time.monotonic()
         for tp in partitions:
             next_offset = layout.recover_partition(self.lake_dir, tp.topic, tp.partition)
+            self._next_offsets[tp.partition] = next_offset
             tp.offset = OFFSET_BEGINNING if next_offset is None else next_offset
             self._assigned.add(tp.partition)
             self._at_end.discard(tp.partition)
@@ -287,6 +339,7 @@ class Loader:
             for tp in partitions:
                 if self._writer_error is None:
                     self._flush(tp.partition)
+                self._next_offsets.pop(tp.partition, None)  # the next owner moves it on
                 self._assigned.discard(tp.partition)
                 self._at_end.discard(tp.partition)
                 log.info("revoked partition %d (flushed)", tp.partition)
@@ -298,6 +351,7 @@ class Loader:
             for tp in partitions:
                 # Another member may own it already: drop the buffer, the next owner re-reads.
                 self._buffers.pop(tp.partition, None)
+                self._next_offsets.pop(tp.partition, None)
                 self._assigned.discard(tp.partition)
                 self._at_end.discard(tp.partition)
                 log.warning("lost partition %d (buffer abandoned)", tp.partition)
@@ -330,16 +384,23 @@ class Loader:
         return records
 
     def _handle(self, records: list[Message]) -> None:
-        partitions = [m.partition() for m in records]
-        offsets = [m.offset() for m in records]
+        """Decode a polled batch in one pass, then split it by Kafka partition with one take.
+
+        The message fields are read by map() over the C accessors: the only per-message Python
+        left. Decoding the whole poll at once, not partition by partition, keeps the fixed cost
+        of each Arrow call spread over as many messages as possible.
+        """
+        count = len(records)
+        now = self.clock()
+        partitions = np.fromiter(map(Message.partition, records), np.int32, count)
+        offsets = np.fromiter(map(Message.offset, records), np.int64, count)
         batch = RawBatch(
             topic=self.settings.topic,
             partitions=partitions,
             offsets=offsets,
-            keys=[m.key() for m in records],
-            values=[m.value() for m in records],
+            keys=list(map(Message.key, records)),
+            values=list(map(Message.value, records)),
         )
-        now = self.clock()
         decoded = self.decoder.decode(
             batch,
             Limits(
@@ -348,7 +409,7 @@ class Loader:
                 max_age=timedelta(days=self.config.max_age_days),
             ),
         )
-        self.progress.messages += len(records)
+        self.progress.messages += count
         self.progress.rejected += len(decoded.rejects)
         rejects_by_partition: dict[int, list[Reject]] = {}
         for position, reason in decoded.rejects.items():
@@ -356,19 +417,15 @@ class Loader:
             rejects_by_partition.setdefault(message.partition(), []).append(
                 Reject.from_message(message, reason, now)
             )
-        partition_array = np.asarray(partitions)
-        offset_array = np.asarray(offsets)
-        batch_partitions = np.unique(partition_array).tolist()
-        for partition in batch_partitions:
-            in_partition = offset_array[partition_array == partition]
-            table = decoded.table
-            if table is not None and len(batch_partitions) > 1:
-                table = table.filter(pc.equal(table["_partition"], partition))
+        tables = _split_by_partition(decoded.table)
+        order, runs = _group(partitions)
+        for partition, start, stop in runs:
+            in_partition = offsets[order[start:stop]]
             self._append(
                 partition,
                 int(in_partition.min()),
                 int(in_partition.max()),
-                table,
+                tables.get(partition),
                 rejects_by_partition.get(partition, []),
             )
         if decoded.table is not None:
@@ -459,12 +516,14 @@ class Loader:
         pending = [str(p.relative_to(self.lake_dir)) for p in paths]
         if quarantine is not None:
             pending.append(str(quarantine.relative_to(self.lake_dir)))
-        checkpoint = layout.read_checkpoint(self.lake_dir, topic, partition)
+        if partition not in self._next_offsets:  # land() without an assignment
+            checkpoint = layout.read_checkpoint(self.lake_dir, topic, partition)
+            self._next_offsets[partition] = checkpoint.next_offset
         layout.write_checkpoint(
             self.lake_dir,
             topic,
             partition,
-            layout.Checkpoint(checkpoint.next_offset, pending),
+            layout.Checkpoint(self._next_offsets[partition], pending),
         )
         for path, rows in zip(paths, by_date.values(), strict=True):
             self.progress.bytes_written += layout.write_parquet_atomic(
@@ -474,6 +533,7 @@ class Loader:
                 sort_by=SORT_KEYS,
                 presorted=True,
                 bloom_filter_columns=BLOOM_FILTER_COLUMNS,
+                plain_columns=PLAIN_COLUMNS,
             )
             self.progress.files += 1
         if quarantine is not None:
@@ -482,6 +542,7 @@ class Loader:
             layout.fsync_dir(directory)
         next_offset = buffer.last_offset + 1
         layout.write_checkpoint(self.lake_dir, topic, partition, layout.Checkpoint(next_offset))
+        self._next_offsets[partition] = next_offset
         self.progress.flushes += 1
         self._commits.append(TopicPartition(topic, partition, next_offset))
 

@@ -38,7 +38,7 @@ import pyarrow.parquet as pq
 
 from eventlake.exceptions import ConfigError, LakeError
 from eventlake.lake import layout
-from eventlake.lake.layout import BLOOM_FILTER_COLUMNS, PARTITION_PREFIX
+from eventlake.lake.layout import BLOOM_FILTER_COLUMNS, PARTITION_PREFIX, PLAIN_COLUMNS
 from eventlake.lake.lock import maintenance_lock
 
 log = logging.getLogger(__name__)
@@ -379,6 +379,7 @@ def write_merged(merge: Merge, row_group_size: int) -> int:
                 schema,
                 compression="zstd",
                 bloom_filter_options=blooms or None,
+                use_dictionary=[name for name in schema.names if name not in PLAIN_COLUMNS],
                 sorting_columns=pq.SortingColumn.from_ordering(schema, SORT_KEYS),
             ) as writer:
                 buffered: list[pa.Table] = []

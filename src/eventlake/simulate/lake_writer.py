@@ -359,6 +359,7 @@ class _Writer:
             sort_by=SORT_KEYS,
             presorted=True,
             bloom_filter_columns=BLOOM_FILTER_COLUMNS,
+            plain_columns=layout.PLAIN_COLUMNS,
         )
 
     def finish(self) -> None:
