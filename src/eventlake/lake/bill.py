@@ -18,6 +18,7 @@ import os
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import date
 
 import duckdb
 import orjson
@@ -374,19 +375,30 @@ def _bill_scan(
     The catalog's rows stay Arrow tables that DuckDB reads in place."""
     types = _column_types(catalog, table_id, version)
     columns = [column for column in scan.columns if column in types]
-    files = _catalog_files(catalog, table_id, version)
+    files_total, bytes_total = catalog.rows(
+        f"""
+        select count(*), coalesce(sum(files.file_size_bytes), 0)
+        from {{catalog}}ducklake_data_file as files
+        where files.table_id = ?1 and {_LIVE.format(table="files")}
+        """,
+        [table_id, version],
+    )[0]
     pruned: set[int] = set()
     partition_column = _partition_column(catalog, table_id, version)
+    on_partition: tuple[str, ...] = ()
     if partition_column is not None:
         on_partition = tuple(
             text
             for text in scan.filters
             if partition_column in _identifiers(text.removeprefix(OPTIONAL))
         )
+    condition, values = _partition_condition(scratch, on_partition, types, partition_column)
+    files = _catalog_files(catalog, table_id, version, condition, values)
+    if on_partition:
         bounds = _partition_bounds(files, partition_column)
         pruned |= _prune(scratch, on_partition, types, bounds)[0]
     wanted = None
-    if pruned:
+    if pruned or files.num_rows < files_total:
         wanted = [i for i in files["data_file_id"].to_pylist() if i not in pruned]
     stats = _catalog_stats(catalog, table_id, version, wanted)
     dropped, unpruned, pruning = _prune(scratch, scan.filters, types, stats)
@@ -407,9 +419,9 @@ def _bill_scan(
     return TableBill(
         table=scan.table,
         files=kept.num_rows,
-        files_total=files.num_rows,
+        files_total=int(files_total),
         bytes=int(column_bytes) + _total(kept, "footer_size") + FILE_OVERHEAD * kept.num_rows,
-        bytes_total=_total(files, "file_size_bytes"),
+        bytes_total=int(bytes_total),
         partitions={str(value) for value in kept["partition_value"].to_pylist() if value},
         filters=list(scan.filters),
         unpruned=unpruned,
@@ -477,8 +489,46 @@ def _partition_column(catalog: CatalogReader, table_id: int, version: int) -> st
     )
 
 
-def _catalog_files(catalog: CatalogReader, table_id: int, version: int) -> pa.Table:
-    """The table's files at `version`, with their first partition value."""
+PARTITION_VALUE = "partition_values.partition_value"
+ORDERED_AS_TEXT = {"date": date, "varchar": str}
+"""Partition column types whose catalog text (ISO dates, strings) sorts as their values do."""
+
+
+def _partition_condition(
+    scratch: duckdb.DuckDBPyConnection,
+    filters: tuple[str, ...],
+    types: dict[str, str],
+    column: str | None,
+) -> tuple[str, list[object]]:
+    """The filters on the partition column as a condition on the catalog's partition values
+    (parameters from ?3), so the catalog returns only the files they keep: the bill's work then
+    follows the partitions a query reads, not the table's history. Only for types whose text
+    compares as the values do; files without a partition value always pass."""
+    kind = ORDERED_AS_TEXT.get(types.get(column or "", "").lower())
+    conditions, values = [], []
+    for text in filters if kind else ():
+        tests = _comparisons(scratch, text.removeprefix(OPTIONAL), types)
+        if tests is None or not all(type(value) is kind for value in tests[2]):
+            continue
+        pieces = tests[1].split("?")  # one placeholder per value, numbered from ?3 on
+        condition = pieces[0] + "".join(
+            f"?{len(values) + 3 + index}{piece}" for index, piece in enumerate(pieces[1:])
+        )
+        condition = re.sub(r"\b(min|max)\b", PARTITION_VALUE, condition)
+        values.extend(value.isoformat() if kind is date else value for value in tests[2])
+        conditions.append(f"({PARTITION_VALUE} is null or ({condition}))")
+    return " and ".join(conditions) or "true", values
+
+
+def _catalog_files(
+    catalog: CatalogReader,
+    table_id: int,
+    version: int,
+    condition: str = "true",
+    values: list[object] | None = None,
+) -> pa.Table:
+    """The table's files at `version` that meet `condition`, with their first partition
+    value."""
     return catalog.table(
         f"""
         select
@@ -492,9 +542,9 @@ def _catalog_files(catalog: CatalogReader, table_id: int, version: int) -> pa.Ta
             on files.data_file_id = partition_values.data_file_id
             and partition_values.table_id = ?1
             and partition_values.partition_key_index = 0
-        where files.table_id = ?1 and {_LIVE.format(table="files")}
+        where files.table_id = ?1 and {_LIVE.format(table="files")} and {condition}
         """,
-        [table_id, version],
+        [table_id, version, *(values or [])],
         FILES,
     )
 
