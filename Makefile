@@ -38,7 +38,7 @@ test: lint
 # The inner loop, a few minutes at most: the tests that need no server and are not slow
 # (markers in pyproject.toml; conftest applies broker, redis and postgres from the fixtures),
 # then dbt's unit tests, built empty in a scratch lake and catalog.
-FAST_MARKERS := not broker and not redis and not postgres and not spark and not slow
+FAST_MARKERS := not broker and not redis and not postgres and not s3 and not spark and not slow
 test-fast: install
 	$(BIN)/python -m pytest -m "$(FAST_MARKERS)" -q --durations=5
 	work=$$(mktemp -d) && trap 'rm -rf "$$work"' EXIT && \
