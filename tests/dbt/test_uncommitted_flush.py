@@ -55,7 +55,17 @@ def eventlake_sql(settings, query: str) -> str:
     env = loader_env(settings)
     env["EVENTLAKE_CATALOG"] = settings.catalog
     done = subprocess.run(
-        [sys.executable, "-m", "eventlake.cli", "sql", "-c", query, "--format", "csv"],
+        [
+            sys.executable,
+            "-m",
+            "eventlake.cli",
+            "sql",
+            "-c",
+            query,
+            "--format",
+            "csv",
+            "--allow-full-scan",
+        ],
         cwd=REPO,
         env=env,
         capture_output=True,
