@@ -19,7 +19,6 @@ from eventlake.dbt.runner import dbt_command
 from eventlake.exceptions import ConfigError
 from eventlake.lake import layout
 from eventlake.lake.lakehouse import connect
-from eventlake.lake.storage import lake_storage
 from eventlake.lake.retention import (
     AREAS,
     SPARK_AREAS,
@@ -30,6 +29,7 @@ from eventlake.lake.retention import (
     expire_raw_lake,
     plan_retention,
 )
+from eventlake.lake.storage import lake_storage
 
 REPO = Path(__file__).resolve().parents[2]
 TODAY = date(2026, 11, 29)
