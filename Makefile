@@ -11,7 +11,7 @@ DBT_FLAGS := --profiles-dir . --project-dir .
 DEMO_EVENTS ?= 1000000
 DEMO_DAYS ?= 14
 
-.PHONY: install demo test test-fast test-spark lint format bench bench-bill bench-dbt bench-erasure bench-spark bench-streaming docs clean
+.PHONY: install demo test test-fast test-spark lint format bench bench-bill bench-dbt bench-erasure bench-spark bench-streaming bench-s3 docs clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -86,6 +86,9 @@ bench-spark: $(SPARK_STAMP)
 
 bench-streaming: install
 	$(BIN)/python scripts/bench_streaming.py
+
+bench-s3: install
+	$(BIN)/python scripts/bench_s3.py
 
 docs: install
 	$(DBT) docs generate $(DBT_FLAGS)

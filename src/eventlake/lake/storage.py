@@ -163,9 +163,12 @@ class LakeStorage:
         except FileNotFoundError:
             return None
 
-    def list_files(self, relative: str, *, suffix: str = "") -> list[pafs.FileInfo]:
-        """Every file under `relative` (recursively) whose name ends with suffix; paths in the
-        answer are relative to the lake. Nothing when the folder does not exist."""
+    def list_files(
+        self, relative: str, *, suffix: str | tuple[str, ...] = "", hidden: bool = False
+    ) -> list[pafs.FileInfo]:
+        """Every file under `relative` (recursively) whose name ends with suffix, hidden ones
+        (`.name`: a write under way on disk) only when asked; paths in the answer are relative
+        to the lake. Nothing when the folder does not exist."""
         selector = pafs.FileSelector(relative.strip("/"), recursive=True, allow_not_found=True)
         return sorted(
             (
@@ -173,7 +176,7 @@ class LakeStorage:
                 for info in self.fs.get_file_info(selector)
                 if info.type == pafs.FileType.File
                 and info.path.endswith(suffix)
-                and not info.base_name.startswith(".")
+                and (hidden or not info.base_name.startswith("."))
             ),
             key=lambda info: info.path,
         )
