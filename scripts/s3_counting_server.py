@@ -62,15 +62,42 @@ class Counting:
     def _counted(self, environ, start_response):
         path = environ.get("PATH_INFO", "")
         kind = _kind(environ["REQUEST_METHOD"], path, environ.get("QUERY_STRING", ""))
-        received = int(environ.get("CONTENT_LENGTH") or 0)
+        body = _CountingInput(environ["wsgi.input"])
+        environ["wsgi.input"] = body
         sent = 0
         for chunk in self.app(environ, start_response):
             sent += len(chunk)
             yield chunk
         with self.lock:
             self.requests[kind] += 1
-            self.bytes_in[kind] += received
+            self.bytes_in[kind] += body.count
             self.bytes_out[kind] += sent
+
+
+class _CountingInput:
+    """The request body as the server reads it (chunked uploads carry no Content-Length)."""
+
+    def __init__(self, stream) -> None:
+        self.stream = stream
+        self.count = 0
+
+    def read(self, *args):
+        data = self.stream.read(*args)
+        self.count += len(data)
+        return data
+
+    def readline(self, *args):
+        data = self.stream.readline(*args)
+        self.count += len(data)
+        return data
+
+    def __iter__(self):
+        for line in self.stream:
+            self.count += len(line)
+            yield line
+
+    def __getattr__(self, name):
+        return getattr(self.stream, name)
 
 
 def _kind(method: str, path: str, query: str) -> str:
