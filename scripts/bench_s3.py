@@ -61,6 +61,34 @@ def print_counts(title: str, tally: dict) -> None:
         )
 
 
+def erase_one_subject(endpoint: str, lake: str, objects: list[pafs.FileInfo]) -> None:
+    """The erasure lake pass for one subject on the bucket, its requests counted: a user of
+    the newest raw object (a typical user: present on most days)."""
+    import pyarrow.parquet as pq
+
+    from eventlake.erasure.lake_rewrite import Subject, erase_from_lake
+    from eventlake.erasure.subjects import subject_hash
+    from eventlake.lake.storage import lake_storage
+
+    storage = lake_storage(lake)
+    newest = max((i for i in objects if "/raw/events/" in i.path), key=lambda i: i.path)
+    with storage.base.open_input_file(newest.path) as source:
+        user_id = pq.read_table(source, columns=["user_id"])["user_id"][0].as_py()
+    subject = Subject("bench-1", user_id, subject_hash(user_id, Settings().subject_hash_key))
+    counts(endpoint, reset=True)
+    result = erase_from_lake(lake, [subject])
+    tally = counts(endpoint, reset=True)
+    rewritten = sum(o.files_rewritten + o.files_removed for o in result.objects.values())
+    rows = sum(sum(o.rows_deleted.values()) for o in result.objects.values())
+    seconds = result.seconds_find + result.seconds_rewrite
+    print()
+    print_counts(
+        f"erasure lake pass, one subject ({result.files_in_lake} objects searched, "
+        f"{rewritten} rewritten, {rows} rows; {seconds:.1f} s)",
+        tally,
+    )
+
+
 def start_s3(port: int) -> subprocess.Popen:
     server = subprocess.Popen(
         [
@@ -201,6 +229,7 @@ def main() -> None:
             f"{sum(i.size for i in objects) / 1e6:,.1f} MB, "
             f"{truth.events + added.events:,} events"
         )
+        erase_one_subject(endpoint, lake, objects)
         print(f"loader config: {LoaderConfig.from_env()}")
     finally:
         broker.stop()
