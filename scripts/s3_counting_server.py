@@ -91,6 +91,11 @@ class _CountingInput:
         self.count += len(data)
         return data
 
+    def readinto(self, buffer):
+        size = self.stream.readinto(buffer)
+        self.count += size or 0
+        return size
+
     def __iter__(self):
         for line in self.stream:
             self.count += len(line)
