@@ -64,12 +64,13 @@ class Counting:
         kind = _kind(environ["REQUEST_METHOD"], path, environ.get("QUERY_STRING", ""))
         body = _CountingInput(environ["wsgi.input"])
         environ["wsgi.input"] = body
+        with self.lock:  # counted on arrival: a reading right after it includes it
+            self.requests[kind] += 1
         sent = 0
         for chunk in self.app(environ, start_response):
             sent += len(chunk)
             yield chunk
         with self.lock:
-            self.requests[kind] += 1
             self.bytes_in[kind] += body.count
             self.bytes_out[kind] += sent
 
