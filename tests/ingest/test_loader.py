@@ -159,7 +159,12 @@ def test_kill_9_at_random_points_lands_each_event_once(settings, lake_dir):
     kills = 0
     while kills < 10:
         loader = start_loader(settings, **rotation)
-        time.sleep(rng.uniform(3.2, 5.0))  # the group join takes ~3 s
+        # Killed at a random point after it joined the group (a join takes ~3 s, more on a
+        # loaded machine or with a bucket's client to start), so each kill can interrupt work.
+        for line in iter(loader.stdout.readline, b""):
+            if b"assigned partition" in line:
+                break
+        time.sleep(rng.uniform(0.2, 2.0))
         loader.kill()
         loader.wait()
         kills += 1
