@@ -11,7 +11,7 @@ DBT_FLAGS := --profiles-dir . --project-dir .
 DEMO_EVENTS ?= 1000000
 DEMO_DAYS ?= 14
 
-.PHONY: install demo test test-fast test-spark lint format bench bench-bill bench-dbt bench-erasure bench-spark bench-streaming docs clean
+.PHONY: install demo test test-fast test-spark lint format bench bench-bill bench-dbt bench-erasure bench-spark bench-streaming bench-s3 docs clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -48,7 +48,7 @@ test: lint
 # The inner loop, a few minutes at most: the tests that need no server and are not slow
 # (markers in pyproject.toml; conftest applies broker, redis and postgres from the fixtures),
 # then dbt's unit tests, built empty in a scratch lake and catalog.
-FAST_MARKERS := not broker and not redis and not postgres and not spark and not slow
+FAST_MARKERS := not broker and not redis and not postgres and not s3 and not spark and not slow
 test-fast: install
 	$(BIN)/python -m pytest -m "$(FAST_MARKERS)" -q --durations=5
 	work=$$(mktemp -d) && trap 'rm -rf "$$work"' EXIT && \
@@ -96,6 +96,9 @@ bench-spark: $(SPARK_STAMP)
 
 bench-streaming: install
 	$(BIN)/python scripts/bench_streaming.py
+
+bench-s3: install
+	$(BIN)/python scripts/bench_s3.py
 
 docs: install
 	$(DBT) docs generate $(DBT_FLAGS)

@@ -18,7 +18,8 @@ from eventlake.ops.broker import LocalBroker
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """broker: the test uses the broker fixture (directly or through another fixture);
     postgres: the PostgreSQL catalog fixture or a "postgres" parameter; redis: a "redis"
-    parameter (a test opening Redis itself carries the mark in its file)."""
+    parameter (a test opening Redis itself carries the mark in its file); s3: the s3_server or
+    s3_lake fixture, or an "s3" parameter (the lake in a bucket)."""
     for item in items:
         fixtures = set(getattr(item, "fixturenames", ()))
         callspec = getattr(item, "callspec", None)
@@ -29,6 +30,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.postgres)
         if "redis" in params:
             item.add_marker(pytest.mark.redis)
+        if {"s3_server", "s3_lake"} & fixtures or "s3" in params:
+            item.add_marker(pytest.mark.s3)
 
 
 def free_port() -> int:
@@ -47,16 +50,64 @@ def bootstrap(tmp_path_factory: pytest.TempPathFactory) -> str:
     broker.stop()
 
 
+@pytest.fixture(scope="session")
+def s3_server() -> str:
+    """An S3-compatible server (moto's server mode) on a free loopback port for the session;
+    the standard AWS variables point at it, so every process the tests start finds it."""
+    from moto.server import ThreadedMotoServer
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    endpoint = f"http://127.0.0.1:{port}"
+    patch = pytest.MonkeyPatch()
+    for name, value in {
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_ACCESS_KEY_ID": "eventlake-test",
+        "AWS_SECRET_ACCESS_KEY": "eventlake-test-secret",
+        "AWS_REGION": "us-east-1",
+    }.items():
+        patch.setenv(name, value)
+    yield endpoint
+    patch.undo()
+    server.stop()
+
+
 @pytest.fixture
-def settings(bootstrap: str, tmp_path: Path) -> Settings:
+def s3_lake(s3_server: str) -> str:
+    """A bucket of the test's own: the lake's URI, s3://<bucket>/lake."""
+    from eventlake.lake.storage import S3Settings
+
+    bucket = f"eventlake-{uuid.uuid4().hex[:12]}"
+    S3Settings.from_env().filesystem(admin=True).create_dir(bucket)
+    return f"s3://{bucket}/lake"
+
+
+@pytest.fixture(params=["local", "s3"])
+def lake_dir(request: pytest.FixtureRequest, tmp_path: Path) -> Path | str:
+    """The lake, once in a folder and once in a bucket (tests that run on both use it)."""
+    if request.param == "s3":
+        return request.getfixturevalue("s3_lake")
+    return tmp_path / "lake"
+
+
+@pytest.fixture
+def settings(bootstrap: str, tmp_path: Path, request: pytest.FixtureRequest) -> Settings:
+    """Topics of the test's own; the lake in tmp_path, or in a bucket when the test also
+    asks for the lake_dir fixture (then once per storage)."""
     name = f"events-{uuid.uuid4().hex[:8]}"
     ensure_topics(bootstrap, {name: 4, f"{name}-dlq": 1})
+    lake = (
+        request.getfixturevalue("lake_dir")
+        if "lake_dir" in request.fixturenames
+        else tmp_path / "lake"
+    )
     return Settings(
         bootstrap_servers=bootstrap,
         topic=name,
         dlq_topic=f"{name}-dlq",
         group_id=f"loader-{name}",
-        lake_dir=tmp_path / "lake",
+        lake_dir=lake,
         catalog=f"sqlite:{tmp_path / 'lakehouse.sqlite'}",
     )
 

@@ -4,18 +4,25 @@ own. `catalog` is an EVENTLAKE_CATALOG string (sqlite:<path> or postgres:<libpq 
 from __future__ import annotations
 
 import shutil
+import tempfile
 from pathlib import Path
 
 from eventlake.dbt.runner import PROJECT_DIR, run_dbt
 from eventlake.lake.lakehouse import connect
+from eventlake.lake.storage import is_remote, lake_storage
 
 REPO = PROJECT_DIR
 
 
-def dbt(lake: Path, catalog: str, *args: str, check: bool = True) -> str:
+def dbt(lake: Path | str, catalog: str, *args: str, check: bool = True) -> str:
     """Run dbt from the repo root on this lake and catalog; return its output. dbt's target and
-    logs go beside the lake."""
-    work = lake.parent
+    logs go beside the lake (beside a SQLite catalog, or in a scratch folder, for a bucket)."""
+    if not is_remote(lake):
+        work = Path(lake).parent
+    elif catalog.startswith("sqlite:"):
+        work = Path(catalog.removeprefix("sqlite:")).parent
+    else:
+        work = Path(tempfile.mkdtemp(prefix="eventlake-dbt-"))
     env = dict(
         EVENTLAKE_LAKE_DIR=str(lake),
         EVENTLAKE_CATALOG=catalog,
@@ -61,8 +68,15 @@ def query(lake: Path, catalog: str, sql: str) -> list[tuple]:
         return connection.execute(sql).fetchall()
 
 
-def file_identities(folder: Path) -> dict[str, tuple[int, int]]:
-    """Parquet file -> (inode, mtime in ns): a rewrite changes one or the other."""
+def file_identities(folder: Path | str) -> dict[str, tuple[int, int]]:
+    """Parquet file -> (inode, mtime in ns) on disk, (size, mtime in ns) in a bucket: a rewrite
+    changes one or the other (a bucket object has no inode, and DuckLake never reuses a name)."""
+    if is_remote(folder):
+        return {
+            info.path: (info.size, info.mtime_ns)
+            for info in lake_storage(folder).list_files("", suffix=".parquet")
+        }
+    folder = Path(folder)
     return {
         str(path.relative_to(folder)): (path.stat().st_ino, path.stat().st_mtime_ns)
         for path in sorted(folder.rglob("*.parquet"))

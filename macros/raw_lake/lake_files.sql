@@ -9,18 +9,79 @@
     from {{ source(source_name, table_name) }})
 {%- endmacro %}
 
+{#-
+    DuckDB: the committed raw files only. A loader file is named
+    <topic>+<partition>+<first offset>+<last offset>.parquet; it is committed
+    once its partition's checkpoint (<lake>/_checkpoints/<topic>/<partition>
+    .json) moved next_offset past its last offset. Until then it belongs to a
+    flush under way, or to one that crashed and that recovery will delete: on
+    a bucket, where a flush writes under final names, no build reads it. A
+    file named otherwise, or of a partition without a checkpoint, is read.
+-#}
 {% macro duckdb__lake_files(source_name, table_name) -%}
     {%- if not execute -%}
         {{ return(default__lake_files(source_name, table_name)) }}
     {%- endif -%}
     {%- set files_glob = lake_source_glob(source_name, table_name) -%}
-    (select
-        file as file_path,
-        cast(
-            regexp_extract(file, 'event_date=([0-9]{4}-[0-9]{2}-[0-9]{2})', 1)
-            as date
-        ) as event_date
-    from glob({{ dbt.string_literal(files_glob) }}))
+    {%- set checkpoints_glob = var('lake_dir') ~ '/_checkpoints/*/*.json' -%}
+    {%- set has_checkpoints = run_query(
+        "select count(*) from glob(" ~ dbt.string_literal(checkpoints_glob)
+        ~ ")"
+    ).columns[0].values()[0] > 0 -%}
+    (with
+    lake_file as (
+        select
+            file as file_path,
+            cast(
+                regexp_extract(
+                    file, 'event_date=([0-9]{4}-[0-9]{2}-[0-9]{2})', 1
+                )
+                as date
+            ) as event_date,
+            regexp_extract(
+                file,
+                '/([^/+]+)[+]([0-9]{5})[+][0-9]{20}[+]([0-9]{20})[.]parquet$',
+                ['topic', 'kafka_partition', 'last_offset']
+            ) as loader_name
+        from glob({{ dbt.string_literal(files_glob) }})
+    ),
+
+    checkpoint as (
+    {%- if has_checkpoints %}
+        select
+            regexp_extract(
+                filename,
+                '/_checkpoints/([^/]+)/([0-9]{5})[.]json$',
+                ['topic', 'kafka_partition']
+            ) as partition_key,
+            next_offset
+        from read_json(
+            {{ dbt.string_literal(checkpoints_glob) }},
+            columns = {next_offset: 'bigint', pending: 'varchar[]'},
+            filename = true
+        )
+    {%- else %}
+        select
+            {'topic': '', 'kafka_partition': ''} as partition_key,
+            cast(null as bigint) as next_offset
+        where false
+    {%- endif %}
+    )
+
+    select
+        lake_file.file_path,
+        lake_file.event_date
+    from lake_file
+    left join checkpoint
+        on
+            lake_file.loader_name.topic = checkpoint.partition_key.topic
+            and lake_file.loader_name.kafka_partition
+            = checkpoint.partition_key.kafka_partition
+    where
+        lake_file.loader_name.topic = ''
+        or checkpoint.partition_key is null
+        or cast(lake_file.loader_name.last_offset as bigint)
+        < checkpoint.next_offset)
 {%- endmacro %}
 
 {% macro spark__lake_files(source_name, table_name) -%}

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from eventlake.exceptions import ConfigError
 from eventlake.lake.lakehouse import DEFAULT_CATALOG, catalog_from_env, connect
+from eventlake.lake.storage import lake_dir_from_env
 
 
 def env_str(env: Mapping[str, str], name: str, default: str) -> str:
@@ -48,9 +49,10 @@ class Settings:
     """EVENTLAKE_DLQ_TOPIC: rejected messages, original bytes and headers plus the reason."""
     group_id: str = "eventlake-loader"
     """EVENTLAKE_GROUP_ID: consumer group of the lake loaders."""
-    lake_dir: Path = Path("lake")
+    lake_dir: Path | str = Path("lake")
     """EVENTLAKE_LAKE_DIR: folder holding raw/ (the loader's), curated/ (the lakehouse's data
-    files) and the loader checkpoints."""
+    files) and the loader checkpoints; or a bucket, `s3://bucket/prefix` (a str then: see
+    eventlake.lake.storage, which every reader and writer of the lake goes through)."""
     catalog: str = DEFAULT_CATALOG
     """EVENTLAKE_CATALOG: the DuckLake catalog dbt builds into, `sqlite:<path>` (embedded, the
     default) or `postgres:<libpq string>` (production); see eventlake.lake.lakehouse."""
@@ -78,7 +80,7 @@ class Settings:
             topic=env_str(env, "EVENTLAKE_TOPIC", cls.topic),
             dlq_topic=env_str(env, "EVENTLAKE_DLQ_TOPIC", cls.dlq_topic),
             group_id=env_str(env, "EVENTLAKE_GROUP_ID", cls.group_id),
-            lake_dir=env_path(env, "EVENTLAKE_LAKE_DIR", cls.lake_dir),
+            lake_dir=lake_dir_from_env(env.get("EVENTLAKE_LAKE_DIR") or str(cls.lake_dir)),
             catalog=catalog_from_env(env),
             erasure_topic=env_str(env, "EVENTLAKE_ERASURE_TOPIC", cls.erasure_topic),
             confirmation_topic=env_str(env, "EVENTLAKE_CONFIRMATION_TOPIC", cls.confirmation_topic),

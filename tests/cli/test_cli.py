@@ -11,6 +11,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from eventlake.lake.lakehouse import install_extensions
+from eventlake.lake.storage import lake_storage
 from tests.conftest import free_port
 from tests.dbt_support import dbt, file_identities, query
 
@@ -31,8 +33,11 @@ def eventlake(cwd: Path, env: dict[str, str], *args: str) -> str:
 
 
 @pytest.mark.slow
-def test_generated_traffic_lands_per_day_type_and_country_as_the_ground_truth_says(tmp_path):
-    lake, catalog = tmp_path / "lake", f"sqlite:{tmp_path / 'lakehouse.sqlite'}"
+def test_generated_traffic_lands_per_day_type_and_country_as_the_ground_truth_says(
+    tmp_path, lake_dir
+):
+    lake, catalog = lake_dir, f"sqlite:{tmp_path / 'lakehouse.sqlite'}"
+    storage = lake_storage(lake)
     env = dict(
         os.environ,
         KAFKA_BOOTSTRAP_SERVERS=f"127.0.0.1:{free_port()}",
@@ -59,11 +64,14 @@ def test_generated_traffic_lands_per_day_type_and_country_as_the_ground_truth_sa
     assert int(lines["DLQ (quarantined)"]) == truth["malformed"]
     assert int(lines["event-date partitions"]) == len(truth["by_day"])
     assert lines["lakehouse"] == f"no catalog at {catalog} yet (dbt build creates it)"
-    landed = duckdb.sql(
+    reader = duckdb.connect()
+    install_extensions(reader)
+    storage.configure(reader)
+    landed = reader.sql(
         f"""
         select strftime(event_date, '%Y-%m-%d') || '|' || event_type || '|' || country as cell,
             count(distinct event_id) as events
-        from read_parquet('{tmp_path}/lake/raw/events/*/*.parquet', hive_partitioning = true)
+        from read_parquet('{storage.uri("raw/events")}/*/*.parquet', hive_partitioning = true)
         group by all
         """
     ).fetchall()
@@ -96,7 +104,7 @@ def test_generated_traffic_lands_per_day_type_and_country_as_the_ground_truth_sa
                    "agg_funnel_daily", "int_users__last_seen", "fct_training_events")  # fmt: skip
 
     def data_files() -> dict[str, tuple[int, int]]:
-        files = file_identities(lake / "curated")
+        files = file_identities(storage.uri("curated"))
         return {path: at for path, at in files.items() if path.split("/")[1] in incremental}
 
     curated = data_files()

@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from eventlake.ingest.loader import Loader
+from eventlake.lake.storage import lake_storage
 from tests.dbt_support import dbt, file_identities, query
 from tests.support import event, produce
 
@@ -40,7 +41,7 @@ def sql(settings, text: str) -> list[tuple]:
 
 
 def curated(settings):
-    return settings.lake_dir / "curated" / "build" / "fct_events"
+    return lake_storage(settings.lake_dir).uri("curated/build/fct_events")
 
 
 def folders(names) -> set[str]:
@@ -59,7 +60,9 @@ def fct_events_changes_since(settings, snapshot: int) -> int:
     )[0][0]
 
 
-def test_version_2_fields_appear_as_columns_and_history_is_not_rewritten(settings, loader_config):
+def test_version_2_fields_appear_as_columns_and_history_is_not_rewritten(
+    settings, loader_config, lake_dir
+):
     # Version 1 on three old dates.
     land(settings, loader_config, [dated(n, 10 + n % 3) for n in range(3000)])
     build(settings)

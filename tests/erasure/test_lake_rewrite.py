@@ -12,6 +12,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import pytest
 
@@ -26,6 +27,7 @@ from eventlake.erasure.subjects import subject_hash
 from eventlake.ingest.dlq import Reject, quarantine_table
 from eventlake.ingest.loader import BLOOM_FILTER_COLUMNS, SORT_KEYS
 from eventlake.lake import layout
+from eventlake.lake.storage import lake_storage
 from eventlake.simulate.config import GeneratorConfig
 from eventlake.simulate.lake_writer import write_raw_lake
 
@@ -337,3 +339,34 @@ def test_the_lakehouse_files_under_curated_are_never_rewritten(lake_copy):
     assert identities(owned.parent) == before
     assert "curated/build/fct_events" not in result.objects
     assert result.objects[FACTS].files_rewritten > 0
+
+
+def test_in_a_bucket_only_objects_holding_a_subject_are_rewritten_and_none_is_left(
+    lake_copy, s3_lake, tmp_path
+):
+    """The decoded-object proof on a bucket: the lake is uploaded, erased there, then every
+    object in the bucket is downloaded and decoded; no subject is left in any, every other row
+    is, and the objects that held no subject were not written again."""
+    lake_dir, users = lake_copy
+    storage = lake_storage(s3_lake)
+    pafs.copy_files(
+        str(lake_dir), storage.root, destination_filesystem=storage.base, use_threads=False
+    )
+    before = {i.path: (i.size, i.mtime_ns) for i in storage.list_files("", hidden=True)}
+    held = holdings(lake_dir, users)
+
+    result = erase_from_lake(s3_lake, requests_for(users), clock=CLOCK.timestamp)
+    expected = erase_from_lake(lake_dir, requests_for(users), clock=CLOCK.timestamp)
+
+    mirror = tmp_path / "mirror"
+    pafs.copy_files(storage.root, str(mirror), source_filesystem=storage.base, use_threads=False)
+    assert not any(holdings(mirror, users).values()), "a subject is left in the bucket"
+    for folder, column in ((RAW, "user_id"), (FACTS, "user_id"), (TRAINING, "user_key")):
+        assert per_user(mirror, folder, column) == per_user(lake_dir, folder, column), folder
+    assert {n: Counter(o.rows_deleted) for n, o in result.objects.items()} == {
+        n: Counter(o.rows_deleted) for n, o in expected.objects.items()
+    }
+    affected = {str(p.relative_to(lake_dir)) for p, rows in held.items() if rows}
+    after = {i.path: (i.size, i.mtime_ns) for i in storage.list_files("", hidden=True)}
+    unchanged = {p for p in before if p in after and after[p] == before[p]}
+    assert unchanged == set(before) - affected

@@ -29,6 +29,7 @@ from eventlake.lake.retention import (
     expire_raw_lake,
     plan_retention,
 )
+from eventlake.lake.storage import lake_storage
 
 REPO = Path(__file__).resolve().parents[2]
 TODAY = date(2026, 11, 29)
@@ -165,6 +166,30 @@ def test_readers_never_see_a_partition_being_deleted(lake_dir, monkeypatch):
     expire_raw_lake(lake_dir, TODAY, RetentionConfig(), apply=True)
 
     assert seen[0] == 2 * 10 * 4, "the first moved partition is gone from the glob at once"
+
+
+def test_in_a_bucket_apply_deletes_exactly_the_old_partitions_objects(s3_lake):
+    """The same lake in a bucket: no rename there, the expired partitions' objects are deleted
+    and every other object stays as it was."""
+    table = pa.table({"n": list(range(10))})
+    for area in SPARK_AREAS:
+        for day in DAYS:
+            for n in range(2):
+                relative = f"{area.as_posix()}/event_date={day.isoformat()}/part-{n}.parquet"
+                layout.publish_parquet(table, s3_lake, relative, row_group_size=10)
+    layout.publish_parquet(table, s3_lake, DUCKLAKE_FILE.as_posix(), row_group_size=10)
+    storage = lake_storage(s3_lake)
+    before = {i.path: (i.size, i.mtime_ns) for i in storage.list_files("")}
+
+    plan, removed = expire_raw_lake(s3_lake, TODAY, RetentionConfig(areas=SPARK_AREAS), apply=True)
+
+    assert removed == 3 * 3
+    assert {p.event_date for p in plan.partitions} == set(DAYS[:3])
+    after = {i.path: (i.size, i.mtime_ns) for i in storage.list_files("")}
+    expired = {path for path in before if any(f"={day}/" in path for day in DAYS[:3])}
+    expired.discard(DUCKLAKE_FILE.as_posix())  # DuckLake's files are not retention's
+    assert after == {path: v for path, v in before.items() if path not in expired}
+    assert expire_raw_lake(s3_lake, TODAY, RetentionConfig(), apply=True)[1] == 0
 
 
 def test_config_rejects_a_non_positive_window():

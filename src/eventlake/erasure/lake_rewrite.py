@@ -30,29 +30,38 @@ is unlinked once older than ``ORPHAN_AFTER_SECONDS`` (a crash's orphan) and othe
 a writer may still be filling it.
 
 Raw user ids stay in memory: logs and errors carry counts, request ids and paths only.
+
+The lake is a folder or a bucket (eventlake.lake.storage): a file is listed, read (footer,
+Bloom filters, columns: ranged GETs on a bucket) and rewritten through the same calls. On a
+bucket a rewrite is one PUT over the object (atomic: a reader gets the old object or the new),
+under the same name, since a loader file's name carries its offsets; only the objects holding
+a subject are read past their footer and written. A bucket with versioning keeps the old
+version: expire noncurrent versions (a lifecycle rule) within the erasure window.
 """
 
 from __future__ import annotations
 
 import bisect
 import logging
-import os
 import re
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from eventlake.config import LoaderConfig
 from eventlake.exceptions import ErasureError
 from eventlake.lake import layout
+from eventlake.lake.lakehouse import install_extensions
 from eventlake.lake.layout import PARTITION_PREFIX
+from eventlake.lake.storage import LakeStorage, lake_storage
 
 log = logging.getLogger(__name__)
 
@@ -203,8 +212,10 @@ def _ordered(values: pa.Array) -> tuple[list[int], list[bytes]]:
 class _File:
     """One Parquet file of the lake, and what finding learnt about it."""
 
-    path: Path
+    path: str
+    """Relative to the lake, `/`-separated."""
     size: int
+    mtime: float
     object_name: str
     partition: str | None
     is_temp: bool
@@ -228,23 +239,21 @@ class _File:
         )
 
 
-def _lake_files(lake_dir: Path) -> Iterator[Path]:
+def _lake_files(storage: LakeStorage) -> list[pafs.FileInfo]:
     """Every Parquet and temporary Parquet file, in a stable order, outside the skipped folders
     and the lakehouse's own files."""
-    lakehouse = lake_dir / LAKEHOUSE_FOLDER
-    for root, folders, names in os.walk(lake_dir):
-        if Path(root) == lake_dir:
-            folders[:] = [f for f in folders if f not in SKIPPED_FOLDERS]
-        folders.sort()
-        owned = Path(root).is_relative_to(lakehouse)
-        for name in sorted(names):
-            if owned and name.startswith(LAKEHOUSE_FILE_PREFIX):
-                continue
-            if name.endswith((".parquet", TEMP_SUFFIX)):
-                yield Path(root) / name
+    found = []
+    for info in storage.list_files("", suffix=(".parquet", TEMP_SUFFIX), hidden=True):
+        top = info.path.split("/", 1)[0]
+        if top in SKIPPED_FOLDERS:
+            continue
+        if top == LAKEHOUSE_FOLDER and info.base_name.startswith(LAKEHOUSE_FILE_PREFIX):
+            continue
+        found.append(info)
+    return found
 
 
-def _place(relative: Path) -> tuple[str, str | None]:
+def _place(relative: PurePosixPath) -> tuple[str, str | None]:
     """(object, partition): the folders up to the first event_date= one, and its date."""
     folders = relative.parts[:-1]
     for depth, folder in enumerate(folders):
@@ -253,15 +262,20 @@ def _place(relative: Path) -> tuple[str, str | None]:
     return "/".join(folders) or ".", None
 
 
-def _list(lake_dir: Path) -> list[_File]:
+def _list(storage: LakeStorage) -> list[_File]:
     files = []
-    for path in _lake_files(lake_dir):
-        try:
-            size = path.stat().st_size
-        except FileNotFoundError:
-            continue
-        object_name, partition = _place(path.relative_to(lake_dir))
-        files.append(_File(path, size, object_name, partition, path.name.endswith(TEMP_SUFFIX)))
+    for info in _lake_files(storage):
+        object_name, partition = _place(PurePosixPath(info.path))
+        files.append(
+            _File(
+                info.path,
+                info.size,
+                (info.mtime_ns or 0) / 1e9,
+                object_name,
+                partition,
+                info.base_name.endswith(TEMP_SUFFIX),
+            )
+        )
     return files
 
 
@@ -316,7 +330,7 @@ def _read_bytes() -> int:
 # -- finding: footers, statistics, Bloom filters, then the matched columns ------------------------
 
 
-def _metadata(path: Path) -> pq.FileMetaData:
+def _metadata(storage: LakeStorage, path: str) -> pq.FileMetaData:
     """The file's footer, reading its bytes and no others.
 
     pq.read_metadata reads the last 64 KiB of a file to find the footer, which in a lake of
@@ -324,21 +338,22 @@ def _metadata(path: Path) -> pq.FileMetaData:
     footer itself, which pyarrow parses as the footer of an empty file. Anything that does not
     end like plain Parquet is left to pq.read_metadata to read or reject.
     """
-    with open(path, "rb") as source:
-        size = source.seek(0, os.SEEK_END)
+    with storage.fs.open_input_file(path) as source:
+        size = source.size()
         source.seek(max(size - len(PARQUET_MAGIC) - 4, 0))
         tail = source.read()
         length = int.from_bytes(tail[:4], "little")
         if not tail.endswith(PARQUET_MAGIC) or length > size - 12:
-            return pq.read_metadata(path)
+            source.seek(0)
+            return pq.read_metadata(source)
         source.seek(size - len(tail) - length)
         footer = source.read(length)
     return pq.read_metadata(pa.BufferReader(PARQUET_MAGIC + footer + tail))
 
 
-def _read_footer(item: _File, people: _People) -> None:
+def _read_footer(item: _File, people: _People, storage: LakeStorage) -> None:
     """Schema and statistics: the persons each row group of each matched column may hold."""
-    item.metadata = _metadata(item.path)
+    item.metadata = _metadata(storage, item.path)
     item.columns = _matched_columns(item.metadata.schema.to_arrow_schema())
     for name, kind in item.columns:
         everyone = range(len(people))
@@ -358,7 +373,7 @@ def _read_footer(item: _File, people: _People) -> None:
             )
 
 
-def _probe(files: list[_File], people: _People) -> None:
+def _probe(files: list[_File], people: _People, storage: LakeStorage) -> None:
     """Rule out (row group, person) pairs by Bloom filter: one query per person and column.
 
     A row group is asked about the next person only while every filter asked so far ruled
@@ -373,10 +388,12 @@ def _probe(files: list[_File], people: _People) -> None:
             ranges = item.ranges[name]
             if kind != QUOTED_IN_VALUE and _worth_probing(item.metadata, name, ranges):
                 groups = {g for g, persons in enumerate(ranges) if persons}
-                open_groups.setdefault((name, kind), {})[str(item.path)] = (item, groups)
+                open_groups.setdefault((name, kind), {})[storage.uri(item.path)] = (item, groups)
     if not open_groups:
         return
     with duckdb.connect() as connection:
+        install_extensions(connection)
+        storage.configure(connection)  # a bucket: httpfs and its secret
         connection.execute("set parquet_metadata_cache = true")
         for (name, kind), by_path in open_groups.items():
             for position, person in enumerate(people.ordered[kind][0]):
@@ -403,46 +420,53 @@ def _probe(files: list[_File], people: _People) -> None:
                             still_open.discard(g)
 
 
-def _confirm(item: _File, people: _People) -> None:
+def _confirm(item: _File, people: _People, storage: LakeStorage) -> None:
     """Read the matched columns of the row groups still in question; count exact matches."""
     groups = [g for g in range(item.metadata.num_row_groups) if item.in_question(g)]
     if not groups:
         return
-    parquet = pq.ParquetFile(item.path, metadata=item.metadata)
-    table = parquet.read_row_groups(groups, columns=[name for name, _ in item.columns])
+    with storage.fs.open_input_file(item.path) as source:
+        parquet = pq.ParquetFile(source, metadata=item.metadata)
+        table = parquet.read_row_groups(groups, columns=[name for name, _ in item.columns])
     pairs = people.pairs(table, item.columns)
     item.matched_rows = len(np.unique(pairs // len(people)))
     item.rows_per_person = np.bincount(pairs % len(people), minlength=len(people))
 
 
-def _attempt(item: _File, step: Callable[[_File, _People], None], people: _People) -> None:
+def _attempt(
+    item: _File,
+    step: Callable[[_File, _People, LakeStorage], None],
+    people: _People,
+    storage: LakeStorage,
+) -> None:
     try:
-        step(item, people)
+        step(item, people, storage)
     except FileNotFoundError:
         item.state = "gone"
     except (OSError, pa.ArrowException):
         item.state = "unreadable"
 
 
-def _find(files: list[_File], people: _People, probe_limit: int) -> None:
+def _find(files: list[_File], people: _People, probe_limit: int, storage: LakeStorage) -> None:
     """Settle what each file holds of the subjects; reads, changes nothing."""
     for item in files:
-        _attempt(item, _read_footer, people)
+        _attempt(item, _read_footer, people, storage)
     searched = [item for item in files if item.state == "ok" and item.columns]
     if len(people) <= probe_limit:
-        _probe(searched, people)
+        _probe(searched, people, storage)
     for item in searched:
-        _attempt(item, _confirm, people)
+        _attempt(item, _confirm, people, storage)
 
 
 # -- rewriting ------------------------------------------------------------------------------------
 
 
-def _rewrite(item: _File, people: _People) -> bool:
+def _rewrite(item: _File, people: _People, storage: LakeStorage) -> bool:
     """Write the file back without its subjects' rows; False, writing nothing, when no row
     would be left (the caller unlinks it)."""
-    parquet = pq.ParquetFile(item.path, metadata=item.metadata)
-    table = parquet.read()
+    with storage.fs.open_input_file(item.path) as source:
+        parquet = pq.ParquetFile(source, metadata=item.metadata)
+        table = parquet.read()
     drop = np.unique(people.pairs(table, item.columns) // len(people))
     if len(drop) != item.matched_rows:
         raise ErasureError(
@@ -464,8 +488,9 @@ def _rewrite(item: _File, people: _People) -> bool:
         for j in range(first.num_columns)
         if first.column(j).bloom_filter_offset is not None
     }
-    layout.write_parquet_atomic(
+    layout.publish_parquet(
         table.filter(pa.array(keep)),
+        storage.lake_dir,
         item.path,
         row_group_size=first.num_rows or LoaderConfig.row_group_size,
         sort_by=sort_by,
@@ -475,19 +500,15 @@ def _rewrite(item: _File, people: _People) -> bool:
     return True
 
 
-def _age(path: Path, now: float) -> float:
-    try:
-        return now - path.stat().st_mtime
-    except FileNotFoundError:
-        return 0.0
-
-
-def _drop_stale_checksum(path: Path) -> None:
+def _drop_stale_checksum(storage: LakeStorage, path: str) -> None:
     """A file Spark wrote through Hadoop's local filesystem has a checksum beside it,
     `.<name>.crc`; once the file is rewritten (or unlinked) the checksum is stale, and Hadoop
     refuses to read a file whose checksum does not match. Without one it reads the file
-    unchecked, so the stale checksum goes."""
-    path.with_name(f".{path.name}.crc").unlink(missing_ok=True)
+    unchecked, so the stale checksum goes. (S3A writes no checksum files: nothing on a
+    bucket.)"""
+    if not storage.remote:
+        parent, _, name = path.rpartition("/")
+        storage.delete(f"{parent}/.{name}.crc" if parent else f".{name}.crc")
 
 
 def _execute(
@@ -497,16 +518,17 @@ def _execute(
     *,
     dry_run: bool,
     now: float,
+    storage: LakeStorage,
 ) -> None:
     """Rewrite or unlink what finding found (dry_run: only count it), then fsync the folders."""
-    touched: set[Path] = set()
+    touched: set[str] = set()
     for item in files:
         outcome = objects.setdefault(item.object_name, ObjectErasure(item.object_name))
         if item.state == "gone":
             continue
         outcome.files_scanned += 1
         if item.state == "unreadable":
-            if not (item.is_temp and _age(item.path, now) > ORPHAN_AFTER_SECONDS):
+            if not (item.is_temp and now - item.mtime > ORPHAN_AFTER_SECONDS):
                 outcome.files_unreadable += 1
                 log.warning("erasure: cannot read %s; left in place, not searched", item.path)
                 continue
@@ -519,13 +541,13 @@ def _execute(
         elif dry_run:
             removed = item.matched_rows == item.metadata.num_rows
         else:
-            removed = not _rewrite(item, people)
-            touched.add(item.path.parent)
+            removed = not _rewrite(item, people, storage)
+            touched.add(item.path.rpartition("/")[0])
         if removed and not dry_run:  # emptied, or a temporary file
-            item.path.unlink(missing_ok=True)
-            touched.add(item.path.parent)
+            storage.delete(item.path)
+            touched.add(item.path.rpartition("/")[0])
         if not dry_run:
-            _drop_stale_checksum(item.path)
+            _drop_stale_checksum(storage, item.path)
         outcome.files_removed += removed
         outcome.files_rewritten += not removed
         if item.partition is not None:
@@ -537,11 +559,11 @@ def _execute(
                 deleted = outcome.rows_deleted.get(request_id, 0)
                 outcome.rows_deleted[request_id] = deleted + int(item.rows_per_person[person])
     for folder in sorted(touched):
-        layout.fsync_dir(folder)
+        storage.sync_dir(folder)
 
 
 def erase_from_lake(
-    lake_dir: Path,
+    lake_dir: Path | str,
     subjects: Sequence[Subject],
     *,
     dry_run: bool = False,
@@ -555,16 +577,16 @@ def erase_from_lake(
     changes nothing. clock gives the time temporary files' ages are measured against. Call
     under the lake's maintenance lock.
     """
-    lake_dir = Path(lake_dir)
+    storage = lake_storage(lake_dir)
     people = _People(subjects)
     started, read_before = time.perf_counter(), _read_bytes()
-    files = _list(lake_dir)
+    files = _list(storage)
     if len(people):
-        _find(files, people, probe_limit)
+        _find(files, people, probe_limit, storage)
     read_to_find = _read_bytes() - read_before
     found = time.perf_counter()
     objects: dict[str, ObjectErasure] = {}
-    _execute(files, people, objects, dry_run=dry_run, now=clock())
+    _execute(files, people, objects, dry_run=dry_run, now=clock(), storage=storage)
     done = time.perf_counter()
     for outcome in objects.values():
         if outcome.files_rewritten or outcome.files_removed or outcome.files_unreadable:

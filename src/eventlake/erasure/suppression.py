@@ -16,6 +16,12 @@ The lock protocol that makes "nothing slips between" true:
   hashes has finished, and every guard entered later reads them;
 - the orchestrator scans the lake for the subject only after publish() returns, so it finds
   whatever landed before, and nothing lands after.
+
+On a bucket (EVENTLAKE_LAKE_DIR=s3://...) there is no flock: publish() is one PUT of the whole
+list (atomic), and a guard re-reads the list's metadata (one HEAD) on entry and again when the
+writer asks `changed()` before it commits; a loader flush that overlapped a publish is undone
+and redone against the new list (its files are still uncommitted, so no reader saw them). What
+stays open is the instant between that last HEAD and the checkpoint's PUT: see docs/erasure.md.
 """
 
 from __future__ import annotations
@@ -31,12 +37,14 @@ from pathlib import Path
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from eventlake.erasure.subjects import subject_hash
 from eventlake.exceptions import ErasureError
 from eventlake.ingest.dlq import Reject
 from eventlake.lake import layout
+from eventlake.lake.storage import is_remote, lake_storage
 
 CONTROL = Path("_control")
 LIST_NAME = "erasure_suppressions.parquet"
@@ -53,16 +61,23 @@ CACHE_LIMIT = 1_000_000
 _ROW_GROUP_SIZE = 1 << 20
 
 
-def list_path(lake_dir: Path) -> Path:
-    return lake_dir / CONTROL / LIST_NAME
+def list_path(lake_dir: Path | str) -> Path:
+    return Path(lake_dir) / CONTROL / LIST_NAME
 
 
-def _lock_path(lake_dir: Path) -> Path:
-    return lake_dir / CONTROL / LOCK_NAME
+def _lock_path(lake_dir: Path | str) -> Path:
+    return Path(lake_dir) / CONTROL / LOCK_NAME
+
+
+def _key() -> str:
+    return f"{CONTROL.as_posix()}/{LIST_NAME}"
 
 
 @contextlib.contextmanager
-def _locked(lake_dir: Path, operation: int) -> Iterator[None]:
+def _locked(lake_dir: Path | str, operation: int) -> Iterator[None]:
+    if is_remote(lake_dir):  # a bucket has no locks: see the module's docstring
+        yield
+        return
     path = _lock_path(lake_dir)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
@@ -73,14 +88,14 @@ def _locked(lake_dir: Path, operation: int) -> Iterator[None]:
         os.close(fd)  # releases the lock
 
 
-def _read_table(lake_dir: Path) -> pa.Table:
-    try:
-        return pq.read_table(list_path(lake_dir), schema=SCHEMA)
-    except FileNotFoundError:
+def _read_table(lake_dir: Path | str) -> pa.Table:
+    data = lake_storage(lake_dir).get_bytes(_key())
+    if data is None:
         return SCHEMA.empty_table()
+    return pq.read_table(pa.BufferReader(data), schema=SCHEMA)
 
 
-def read(lake_dir: Path) -> frozenset[str]:
+def read(lake_dir: Path | str) -> frozenset[str]:
     """The listed subject hashes (empty when nothing was ever published).
 
     Safe without the lock: publish() replaces the file atomically.
@@ -88,7 +103,7 @@ def read(lake_dir: Path) -> frozenset[str]:
     return frozenset(_read_table(lake_dir)["subject_hash"].to_pylist())
 
 
-def publish(lake_dir: Path, hashes: Iterable[str], now: datetime) -> int:
+def publish(lake_dir: Path | str, hashes: Iterable[str], now: datetime) -> int:
     """Add subject hashes to the list; returns how many were not listed yet.
 
     Idempotent: a hash already listed keeps its first suppressed_at. Every hash is validated
@@ -111,25 +126,25 @@ def publish(lake_dir: Path, hashes: Iterable[str], now: datetime) -> int:
         if not new:
             return 0
         added = pa.table({"subject_hash": new, "suppressed_at": [now] * len(new)}, schema=SCHEMA)
-        path = list_path(lake_dir)
-        layout.write_parquet_atomic(
+        layout.publish_parquet(
             pa.concat_tables([current, added]),
-            path,
+            lake_dir,
+            _key(),
             row_group_size=_ROW_GROUP_SIZE,
             sort_by=[("subject_hash", "ascending")],
         )
-        layout.fsync_dir(path.parent)
+        lake_storage(lake_dir).sync_dir(CONTROL.as_posix())
     return len(new)
 
 
 class Suppressor:
     """A writer's view of the list: guard() around each write, filter() what it writes."""
 
-    def __init__(self, lake_dir: Path, key: str) -> None:
+    def __init__(self, lake_dir: Path | str, key: str) -> None:
         self.lake_dir = lake_dir
         self.key = key
-        self._path = list_path(lake_dir)
-        self._signature: tuple[int, int, int] | None = None
+        self._storage = lake_storage(lake_dir)
+        self._signature: tuple[int, int] | None = None
         self._hashes: frozenset[str] = frozenset()
         self._local: frozenset[str] = frozenset()
         self._verdicts: dict[str, bool] = {}
@@ -148,13 +163,24 @@ class Suppressor:
             self._refresh()
             yield
 
+    def _current_signature(self) -> tuple[int, int] | None:
+        """The list's size and modification time (a stat, or a HEAD on a bucket); None when
+        it does not exist. publish() only ever grows the file, so a change changes the size."""
+        info = self._storage.fs.get_file_info(_key())
+        if info.type == pafs.FileType.NotFound:
+            return None
+        return (info.size, info.mtime_ns or 0)
+
+    def changed(self) -> bool:
+        """Whether the list changed since the guard was entered (one HEAD on a bucket)."""
+        return self._current_signature() != self._signature
+
+    def refresh(self) -> None:
+        """Reload the list if it changed (guard() does it on entry)."""
+        self._refresh()
+
     def _refresh(self) -> None:
-        try:
-            stat = self._path.stat()
-        except FileNotFoundError:
-            signature = None
-        else:
-            signature = (stat.st_ino, stat.st_size, stat.st_mtime_ns)
+        signature = self._current_signature()
         if signature != self._signature:
             self._hashes = read(self.lake_dir) if signature is not None else frozenset()
             self._verdicts.clear()  # verdicts were made against the old list

@@ -109,7 +109,7 @@ def quarantine_table(rejects: list[Reject]) -> pa.Table:
 class DeadLetters:
     """Publishes rejects; part of a loader flush, so it runs before the checkpoint commits."""
 
-    def __init__(self, settings: Settings, lake_dir: Path, row_group_size: int) -> None:
+    def __init__(self, settings: Settings, lake_dir: Path | str, row_group_size: int) -> None:
         self.topic = settings.dlq_topic
         self.lake_dir = lake_dir
         self.row_group_size = row_group_size
@@ -119,11 +119,17 @@ class DeadLetters:
         self._errors: list[KafkaError] = []
 
     def quarantine_path(self, name: str) -> Path:
-        return self.lake_dir / layout.QUARANTINE_EVENTS / name
+        return Path(self.lake_dir) / layout.QUARANTINE_EVENTS / name
 
-    def publish(self, rejects: list[Reject], quarantine: Path) -> None:
-        layout.write_parquet_atomic(
+    def quarantine_key(self, name: str) -> str:
+        """The quarantine file's path relative to the lake (folder or bucket)."""
+        return f"{layout.QUARANTINE_EVENTS.as_posix()}/{name}"
+
+    def publish(self, rejects: list[Reject], quarantine: str) -> None:
+        """Write the quarantine file (relative to the lake), then produce to the DLQ."""
+        layout.publish_parquet(
             quarantine_table(rejects),
+            self.lake_dir,
             quarantine,
             row_group_size=self.row_group_size,
             sort_by=[("_offset", "ascending")],

@@ -6,13 +6,15 @@ the buffers together exceed the memory budget, when the partition is revoked, an
 
 A flush is committed by the partition's checkpoint (see eventlake.lake.layout):
 1. the checkpoint records the files the flush is about to write (pending);
-2. one Parquet file per event date, plus one quarantine file for the rejects, each written to a
-   temporary name, fsynced and renamed; the rejects go to the DLQ topic and the producer is
-   flushed;
+2. one Parquet file per event date, plus one quarantine file for the rejects, each published
+   under its final, offset-named name (on disk: temporary name, fsync, rename; on a bucket: one
+   PUT, no rename: see eventlake.lake.storage); the rejects go to the DLQ topic and the
+   producer is flushed;
 3. the checkpoint moves next_offset past the flush and clears pending: this is the commit.
 A crash before 3 leaves pending files that recovery deletes before reading again from
-next_offset, so every offset lands once whatever the rotation settings. Kafka's group offsets
-are committed after 3 for lag monitoring only.
+next_offset, so every offset lands once whatever the rotation settings. Until 3, the files lie
+past next_offset, so readers (layout.is_committed) skip them. Kafka's group offsets are
+committed after 3 for lag monitoring only.
 
 Two threads share the work: the consuming thread polls Kafka and hands batches to the writing
 thread through a queue two batches deep (bounded memory), so polling and decoding/writing overlap
@@ -36,7 +38,6 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -51,6 +52,7 @@ from eventlake.ingest.dlq import DeadLetters, Reject
 from eventlake.ingest.kafka import consumer_config
 from eventlake.lake import layout
 from eventlake.lake.layout import BLOOM_FILTER_COLUMNS, PLAIN_COLUMNS
+from eventlake.lake.storage import lake_storage
 
 log = logging.getLogger(__name__)
 
@@ -162,7 +164,7 @@ class Loader:
         self.settings = settings
         self.config = config
         self.clock = clock
-        self.lake_dir = Path(settings.lake_dir)
+        self.lake_dir = settings.lake_dir
         self.decoder = Decoder(config.max_message_bytes)
         self.dead_letters = DeadLetters(settings, self.lake_dir, config.row_group_size)
         self.suppressor = Suppressor(self.lake_dir, settings.subject_hash_key)
@@ -510,12 +512,41 @@ class Loader:
         name = layout.data_file_name(topic, partition, buffer.first_offset, buffer.last_offset)
         by_date = _split_by_event_date(buffer.tables)
         buffer.tables.clear()
-        rejects = self._suppress(by_date, buffer.rejects)
-        paths = [layout.event_date_dir(self.lake_dir, d) / name for d in by_date]
-        quarantine = self.dead_letters.quarantine_path(name) if rejects else None
-        pending = [str(p.relative_to(self.lake_dir)) for p in paths]
+        rejects = buffer.rejects
+        storage = lake_storage(self.lake_dir)
+        while True:
+            rejects = self._suppress(by_date, rejects)
+            pending = self._write_pending(partition, name, by_date, rejects)
+            # On a bucket no lock keeps the suppression list still while a flush writes (see
+            # erasure/suppression.py): if it changed, the files (still uncommitted, read by
+            # nobody) are removed and the flush is filtered and written again.
+            if not storage.remote or not self.suppressor.changed():
+                break
+            log.info(
+                "the suppression list changed during a flush of %d: writing it again", partition
+            )
+            layout.recover_partition(self.lake_dir, topic, partition)
+            self.suppressor.refresh()
+        quarantine = pending[-1] if rejects else None
         if quarantine is not None:
-            pending.append(str(quarantine.relative_to(self.lake_dir)))
+            self.dead_letters.publish(rejects, quarantine)
+        for directory in {p.rpartition("/")[0] for p in pending}:
+            storage.sync_dir(directory)  # the renames survive a power cut (no-op on a bucket)
+        next_offset = buffer.last_offset + 1
+        layout.write_checkpoint(self.lake_dir, topic, partition, layout.Checkpoint(next_offset))
+        self._next_offsets[partition] = next_offset
+        self.progress.flushes += 1
+        self._commits.append(TopicPartition(topic, partition, next_offset))
+
+    def _write_pending(
+        self, partition: int, name: str, by_date: dict[date, pa.Table], rejects: list[Reject]
+    ) -> list[str]:
+        """Steps 1 and 2 but the quarantine: record the flush's files as pending, then publish
+        its data files. Returns the pending paths (the quarantine's last, when there are
+        rejects)."""
+        topic = self.settings.topic
+        paths = [layout.event_date_key(d, name) for d in by_date]
+        pending = [*paths, self.dead_letters.quarantine_key(name)] if rejects else list(paths)
         if partition not in self._next_offsets:  # land() without an assignment
             checkpoint = layout.read_checkpoint(self.lake_dir, topic, partition)
             self._next_offsets[partition] = checkpoint.next_offset
@@ -526,8 +557,9 @@ class Loader:
             layout.Checkpoint(self._next_offsets[partition], pending),
         )
         for path, rows in zip(paths, by_date.values(), strict=True):
-            self.progress.bytes_written += layout.write_parquet_atomic(
+            self.progress.bytes_written += layout.publish_parquet(
                 rows,
+                self.lake_dir,
                 path,
                 row_group_size=self.config.row_group_size,
                 sort_by=SORT_KEYS,
@@ -536,15 +568,7 @@ class Loader:
                 plain_columns=PLAIN_COLUMNS,
             )
             self.progress.files += 1
-        if quarantine is not None:
-            self.dead_letters.publish(rejects, quarantine)
-        for directory in {p.parent for p in [*paths, quarantine] if p is not None}:
-            layout.fsync_dir(directory)
-        next_offset = buffer.last_offset + 1
-        layout.write_checkpoint(self.lake_dir, topic, partition, layout.Checkpoint(next_offset))
-        self._next_offsets[partition] = next_offset
-        self.progress.flushes += 1
-        self._commits.append(TopicPartition(topic, partition, next_offset))
+        return pending
 
     # -- progress -----------------------------------------------------------------------------
 

@@ -40,6 +40,7 @@ from eventlake.exceptions import ConfigError, LakeError
 from eventlake.lake import layout
 from eventlake.lake.layout import BLOOM_FILTER_COLUMNS, PARTITION_PREFIX, PLAIN_COLUMNS
 from eventlake.lake.lock import maintenance_lock
+from eventlake.lake.storage import is_remote
 
 log = logging.getLogger(__name__)
 
@@ -470,9 +471,20 @@ def apply_compaction(plan: CompactionPlan, config: CompactionConfig) -> Compacti
 
 
 def compact(
-    lake_dir: Path, config: CompactionConfig, *, apply: bool = False
+    lake_dir: Path | str, config: CompactionConfig, *, apply: bool = False
 ) -> tuple[CompactionPlan, CompactionResult | None]:
-    """Plan, and with apply=True execute, under the lake's maintenance lock."""
+    """Plan, and with apply=True execute, under the lake's maintenance lock.
+
+    A lake in a bucket gets an empty plan and a warning: merging raw objects there is not built
+    (the lakehouse's files, which DuckLake merges, are)."""
+    if is_remote(lake_dir):
+        log.warning(
+            "raw-lake compaction on a bucket is not built: %s left as it is (the lakehouse's "
+            "files are DuckLake's to merge)",
+            lake_dir,
+        )
+        plan = CompactionPlan(lake_dir, 0, 0, 0, (), (), ())
+        return plan, (CompactionResult() if apply else None)
     lake_dir = Path(lake_dir)
     if not apply:
         return plan_compaction(lake_dir, config), None

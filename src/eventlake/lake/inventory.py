@@ -1,38 +1,63 @@
 """What the lake holds: the raw lake from Parquet footers only (no data pages are scanned),
-and what readers of the lakehouse see: the published build (schema `main`)."""
+and what readers of the lakehouse see: the published build (schema `main`). The lake is a
+folder or a bucket (eventlake.lake.storage); only committed files count (layout.is_committed),
+so a flush under way or one that crashed is not summed."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import duckdb
+import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from eventlake.lake.lakehouse import ALIAS, PUBLISHED_SCHEMA, connect
-from eventlake.lake.layout import PARTITION_PREFIX, QUARANTINE_EVENTS, RAW_EVENTS
+from eventlake.lake.layout import (
+    PARTITION_PREFIX,
+    QUARANTINE_EVENTS,
+    RAW_EVENTS,
+    is_committed,
+    read_checkpoints,
+)
 from eventlake.lake.maintenance import PINNED_VERSION, lakehouse_exists
+from eventlake.lake.storage import LakeStorage, lake_storage
 
 
-def _files(folder: Path) -> list[Path]:
-    return sorted(folder.glob("**/*.parquet")) if folder.exists() else []
+def _files(storage: LakeStorage, folder: Path, checkpoints) -> list[pafs.FileInfo]:
+    return [
+        info
+        for info in storage.list_files(folder.as_posix(), suffix=".parquet")
+        if is_committed(info.base_name, checkpoints)
+    ]
 
 
-def lake_summary(lake_dir: Path) -> dict[str, int | str]:
-    raw = _files(lake_dir / RAW_EVENTS)
-    quarantined = _files(lake_dir / QUARANTINE_EVENTS)
-    dates = sorted({p.parent.name.removeprefix(PARTITION_PREFIX) for p in raw})
+def _rows(storage: LakeStorage, files: list[pafs.FileInfo]) -> int:
+    """Rows from the footers: one ranged read (a GET on a bucket) per file."""
+    total = 0
+    for info in files:
+        with storage.fs.open_input_file(info.path) as source:
+            total += pq.ParquetFile(source).metadata.num_rows
+    return total
+
+
+def lake_summary(lake_dir: Path | str) -> dict[str, int | str]:
+    storage = lake_storage(lake_dir)
+    checkpoints = read_checkpoints(lake_dir)
+    raw = _files(storage, RAW_EVENTS, checkpoints)
+    quarantined = _files(storage, QUARANTINE_EVENTS, checkpoints)
+    dates = sorted({i.path.split("/")[-2].removeprefix(PARTITION_PREFIX) for i in raw})
     return {
-        "rows landed": sum(pq.ParquetFile(p).metadata.num_rows for p in raw),
+        "rows landed": _rows(storage, raw),
         "event-date partitions": len(dates),
         "first event date": dates[0] if dates else "-",
         "last event date": dates[-1] if dates else "-",
         "files": len(raw),
-        "bytes": sum(p.stat().st_size for p in raw),
-        "DLQ (quarantined)": sum(pq.ParquetFile(p).metadata.num_rows for p in quarantined),
+        "bytes": sum(i.size for i in raw),
+        "DLQ (quarantined)": _rows(storage, quarantined),
     }
 
 
-def lakehouse_summary(catalog: str, lake_dir: Path) -> dict[str, int | str]:
+def lakehouse_summary(catalog: str, lake_dir: Path | str) -> dict[str, int | str]:
     """The published build as readers see it (schema main), and the lakehouse's data files
     (the current snapshot's, as DuckLake lists them); read-only."""
     if not lakehouse_exists(catalog):

@@ -27,6 +27,7 @@ from pathlib import Path
 import duckdb
 
 from eventlake.exceptions import ConfigError
+from eventlake.lake.storage import lake_storage
 
 ALIAS = "lakehouse"
 BUILD_SCHEMA = "build"
@@ -114,6 +115,7 @@ def connect(
     connection = duckdb.connect()
     install_extensions(connection)
     connection.execute("set TimeZone = 'UTC'")
+    lake_storage(lake_dir).configure(connection)  # a bucket: httpfs and its secret
     prepare_catalog(catalog)
     connection.execute(attach_sql(catalog, lake_dir, read_only=read_only))
     connection.execute(f"use {ALIAS}")

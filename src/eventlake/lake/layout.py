@@ -7,20 +7,28 @@
 A data file is named after the Kafka offset range of the flush that wrote it, so the name says
 exactly which messages it holds. The checkpoint of a partition is the commit point: it records
 the next offset to read and, while a flush is under way, the files that flush is writing.
+
+The lake is a folder or a bucket (eventlake.lake.storage); `lake` arguments take either, and
+the paths a checkpoint records are relative to it, `/`-separated. A loader file is committed
+exactly when its last offset lies below its partition's next_offset (`is_committed`): a flush's
+files all lie at or past next_offset until its checkpoint moves it, so readers that apply the
+rule never see an uncommitted file, on a bucket (no rename) as on disk.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
+import re
 from dataclasses import asdict, dataclass, field
 from datetime import date
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from eventlake.lake.storage import lake_storage
 
 log = logging.getLogger(__name__)
 
@@ -38,13 +46,82 @@ dictionary only to drop it costs time, and plain pages compress smaller under zs
 file: 2.7 MB against 3.5 MB, written about a fifth faster)."""
 
 
+DATA_FILE_NAME = re.compile(
+    r"(?P<topic>[A-Za-z0-9._-]+)\+(?P<partition>\d{5})\+(?P<first>\d{20})\+(?P<last>\d{20})\.parquet"
+)
+"""A loader file's name: topic, partition, first and last offset (data_file_name)."""
+
+
 def data_file_name(topic: str, partition: int, first: int, last: int) -> str:
     """'+' cannot occur in a Kafka topic name, so the name splits back unambiguously."""
     return f"{topic}+{partition:05d}+{first:020d}+{last:020d}.parquet"
 
 
-def event_date_dir(lake: Path, event_date: date) -> Path:
-    return lake / RAW_EVENTS / f"{PARTITION_PREFIX}{event_date.isoformat()}"
+def event_date_dir(lake: Path | str, event_date: date) -> Path:
+    return Path(lake) / RAW_EVENTS / f"{PARTITION_PREFIX}{event_date.isoformat()}"
+
+
+def event_date_key(event_date: date, name: str) -> str:
+    """A raw file's path relative to the lake (folder or bucket)."""
+    return f"{RAW_EVENTS.as_posix()}/{PARTITION_PREFIX}{event_date.isoformat()}/{name}"
+
+
+def parquet_options(
+    table: pa.Table,
+    *,
+    row_group_size: int,
+    sort_by: list[tuple[str, str]] | None = None,
+    bloom_filter_columns: tuple[str, ...] = (),
+    plain_columns: tuple[str, ...] = (),
+) -> dict:
+    """pq.write_table's options for a lake file: zstd, the row-group size, the sort order
+    recorded in the footer, Bloom filters, and plain_columns written without a dictionary."""
+    # ndv is an upper bound: pyarrow 26 folds each row group's filter down to its distinct
+    # values at 1 % fpp, so the row count costs no bytes; a raw lake written with ndv = each row
+    # group's distinct count came out byte for byte the same size, Bloom filters included.
+    blooms = {
+        name: {"ndv": max(table.num_rows, 1024), "fpp": 0.01}
+        for name in bloom_filter_columns
+        if name in table.column_names
+    }
+    return {
+        "compression": "zstd",
+        "row_group_size": row_group_size,
+        "bloom_filter_options": blooms or None,
+        "use_dictionary": (
+            [name for name in table.column_names if name not in plain_columns]
+            if plain_columns
+            else True
+        ),
+        "sorting_columns": (
+            pq.SortingColumn.from_ordering(table.schema, sort_by) if sort_by else None
+        ),
+    }
+
+
+def publish_parquet(
+    table: pa.Table,
+    lake: Path | str,
+    relative: str,
+    *,
+    row_group_size: int,
+    sort_by: list[tuple[str, str]] | None = None,
+    presorted: bool = False,
+    bloom_filter_columns: tuple[str, ...] = (),
+    plain_columns: tuple[str, ...] = (),
+) -> int:
+    """write_parquet_atomic for a path relative to a lake in a folder or a bucket: temp, fsync,
+    rename on disk; one PUT under the final name on a bucket. Returns the size in bytes."""
+    if sort_by and not presorted:
+        table = table.sort_by(sort_by)
+    options = parquet_options(
+        table,
+        row_group_size=row_group_size,
+        sort_by=sort_by,
+        bloom_filter_columns=bloom_filter_columns,
+        plain_columns=plain_columns,
+    )
+    return lake_storage(lake).publish_parquet(relative, table, **options)
 
 
 def tmp_path(path: Path) -> Path:
@@ -79,30 +156,15 @@ def write_parquet_atomic(
     if sort_by and not presorted:
         table = table.sort_by(sort_by)
     tmp = tmp_path(path)
-    # ndv is an upper bound: pyarrow 26 folds each row group's filter down to its distinct
-    # values at 1 % fpp, so the row count costs no bytes; a raw lake written with ndv = each row
-    # group's distinct count came out byte for byte the same size, Bloom filters included.
-    blooms = {
-        name: {"ndv": max(table.num_rows, 1024), "fpp": 0.01}
-        for name in bloom_filter_columns
-        if name in table.column_names
-    }
+    options = parquet_options(
+        table,
+        row_group_size=row_group_size,
+        sort_by=sort_by,
+        bloom_filter_columns=bloom_filter_columns,
+        plain_columns=plain_columns,
+    )
     with open(tmp, "wb") as sink:
-        pq.write_table(
-            table,
-            sink,
-            compression="zstd",
-            row_group_size=row_group_size,
-            bloom_filter_options=blooms or None,
-            use_dictionary=(
-                [name for name in table.column_names if name not in plain_columns]
-                if plain_columns
-                else True
-            ),
-            sorting_columns=(
-                pq.SortingColumn.from_ordering(table.schema, sort_by) if sort_by else None
-            ),
-        )
+        pq.write_table(table, sink, **options)
         sink.flush()
         os.fsync(sink.fileno())
     os.replace(tmp, path)
@@ -119,44 +181,71 @@ class Checkpoint:
     """Files (relative to the lake) a flush started writing and has not committed yet."""
 
 
-def checkpoint_path(lake: Path, topic: str, partition: int) -> Path:
-    return lake / CHECKPOINTS / topic / f"{partition:05d}.json"
+def checkpoint_key(topic: str, partition: int) -> str:
+    """A checkpoint's path relative to the lake."""
+    return f"{CHECKPOINTS.as_posix()}/{topic}/{partition:05d}.json"
 
 
-def read_checkpoint(lake: Path, topic: str, partition: int) -> Checkpoint:
-    path = checkpoint_path(lake, topic, partition)
-    try:
-        return Checkpoint(**json.loads(path.read_text("utf-8")))
-    except FileNotFoundError:
-        return Checkpoint()
+def checkpoint_path(lake: Path | str, topic: str, partition: int) -> Path:
+    return Path(lake) / checkpoint_key(topic, partition)
 
 
-def write_checkpoint(lake: Path, topic: str, partition: int, checkpoint: Checkpoint) -> None:
-    path = checkpoint_path(lake, topic, partition)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = tmp_path(path)
-    with open(tmp, "w", encoding="utf-8") as sink:
-        json.dump(asdict(checkpoint), sink)
-        sink.flush()
-        os.fsync(sink.fileno())
-    os.replace(tmp, path)
-    fsync_dir(path.parent)
+def read_checkpoint(lake: Path | str, topic: str, partition: int) -> Checkpoint:
+    data = lake_storage(lake).get_bytes(checkpoint_key(topic, partition))
+    return Checkpoint() if data is None else Checkpoint(**json.loads(data))
 
 
-def recover_partition(lake: Path, topic: str, partition: int) -> int | None:
+def write_checkpoint(lake: Path | str, topic: str, partition: int, checkpoint: Checkpoint) -> None:
+    """Replace the checkpoint atomically: temp + fsync + rename (and the folder fsynced) on
+    disk, one PUT of a small object on a bucket."""
+    storage = lake_storage(lake)
+    key = checkpoint_key(topic, partition)
+    storage.put_bytes(key, json.dumps(asdict(checkpoint)).encode())
+    storage.sync_dir(key.rpartition("/")[0])
+
+
+def read_checkpoints(lake: Path | str) -> dict[tuple[str, int], Checkpoint]:
+    """Every partition's checkpoint, by (topic, partition)."""
+    storage = lake_storage(lake)
+    found = {}
+    for info in storage.list_files(CHECKPOINTS.as_posix(), suffix=".json"):
+        topic = info.path.split("/")[-2]
+        data = storage.get_bytes(info.path)
+        if data is not None:
+            found[(topic, int(info.base_name.removesuffix(".json")))] = Checkpoint(
+                **json.loads(data)
+            )
+    return found
+
+
+def is_committed(name: str, checkpoints: dict[tuple[str, int], Checkpoint]) -> bool:
+    """Whether a raw or quarantine file may be read: a loader file (named by data_file_name)
+    whose partition has a checkpoint is committed once next_offset passed its last offset.
+    A file named otherwise (a compaction's, a benchmark's) or without a checkpoint is."""
+    match = DATA_FILE_NAME.fullmatch(name)
+    if match is None:
+        return True
+    checkpoint = checkpoints.get((match["topic"], int(match["partition"])))
+    if checkpoint is None:
+        return True
+    return checkpoint.next_offset is not None and int(match["last"]) < checkpoint.next_offset
+
+
+def recover_partition(lake: Path | str, topic: str, partition: int) -> int | None:
     """Undo a flush that did not commit; return the next offset to read (None: from the start).
 
     Files listed as pending belong to a flush that crashed before its checkpoint: their
     messages lie at or after next_offset and are read again, so the files are removed rather
-    than trusted (the replay may cut its files at other offsets).
+    than trusted (the replay may cut its files at other offsets). The checkpoint forgets them
+    only once they are gone, so a crash during recovery recovers again.
     """
     checkpoint = read_checkpoint(lake, topic, partition)
     if checkpoint.pending:
+        storage = lake_storage(lake)
         for relative in checkpoint.pending:
-            path = lake / relative
-            for candidate in (path, tmp_path(path)):
-                with contextlib.suppress(FileNotFoundError):
-                    candidate.unlink()
-                    log.info("removed uncommitted %s", candidate)
+            parent, _, name = relative.rpartition("/")
+            for candidate in (relative, f"{parent}/.{name}{TMP_SUFFIX}"):
+                if storage.delete(candidate):
+                    log.info("removed uncommitted %s", storage.uri(candidate))
         write_checkpoint(lake, topic, partition, Checkpoint(checkpoint.next_offset))
     return checkpoint.next_offset

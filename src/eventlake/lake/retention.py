@@ -11,6 +11,10 @@ area's glob on purpose: DuckDB's `*` also matches hidden names, so a hidden fold
 partitions would still be read (as a partition with a bogus event_date). Trash left by a crashed
 run is removed by the next one.
 
+In a bucket (eventlake.lake.storage) there is no rename: a partition's objects are deleted one
+by one (under the maintenance lock, which a build holds too, so no build lists a partition
+half gone); a crash leaves the rest of an expired partition, which the next run plans again.
+
 Lakehouse: `dbt run-operation expire_partitions` (macros/retention/expire_partitions.sql) deletes
 the rows of models that declare `meta.retention` from the DuckLake tables and re-publishes the
 readers' views; this module computes its dates from `today`. The files of the deleted rows
@@ -37,6 +41,7 @@ from eventlake.dbt.runner import dbt_command
 from eventlake.exceptions import ConfigError, LakeError
 from eventlake.lake import layout
 from eventlake.lake.layout import PARTITION_PREFIX
+from eventlake.lake.storage import is_remote, lake_storage
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +88,7 @@ class ExpiredPartition:
     area: Path
     event_date: date
     path: Path
+    """The partition's folder (relative to the lake when the lake is a bucket)."""
     files: int
     """Parquet files in it."""
     bytes: int
@@ -100,7 +106,7 @@ class AreaTotals:
 class RetentionPlan:
     """What a run would remove; built without changing anything."""
 
-    lake_dir: Path
+    lake_dir: Path | str
     today: date
     before_date: date
     """Partitions and rows with an event_date before this expire."""
@@ -142,10 +148,46 @@ def _size(folder: Path) -> tuple[int, int]:
     return sum(p.suffix == ".parquet" for p in files), sum(p.stat().st_size for p in files)
 
 
-def plan_retention(lake_dir: Path, today: date, config: RetentionConfig) -> RetentionPlan:
+def _plan_in_bucket(
+    lake_dir: str, before_date: date, areas: tuple[Path, ...]
+) -> list[ExpiredPartition]:
+    """The expired partitions of a bucket's areas, from one listing per area."""
+    storage = lake_storage(lake_dir)
+    partitions = []
+    for area in areas:
+        by_folder: dict[str, list[int]] = {}
+        for info in storage.list_files(area.as_posix()):
+            folder = info.path.removeprefix(area.as_posix() + "/").split("/")[0]
+            by_folder.setdefault(folder, []).append(info.size)
+        for folder, sizes in sorted(by_folder.items()):
+            if not folder.startswith(PARTITION_PREFIX):
+                continue
+            try:
+                event_date = date.fromisoformat(folder.removeprefix(PARTITION_PREFIX))
+            except ValueError:
+                log.warning("not a date partition, left as it is: %s/%s", area, folder)
+                continue
+            if event_date < before_date:
+                partitions.append(
+                    ExpiredPartition(area, event_date, area / folder, len(sizes), sum(sizes))
+                )
+    return partitions
+
+
+def plan_retention(lake_dir: Path | str, today: date, config: RetentionConfig) -> RetentionPlan:
     """The partitions older than the window, per area; changes nothing."""
-    lake_dir = Path(lake_dir)
     before_date, rollup_before_date = cutoffs(today, config)
+    if is_remote(lake_dir):
+        return RetentionPlan(
+            lake_dir=lake_dir,
+            today=today,
+            before_date=before_date,
+            rollup_before_date=rollup_before_date,
+            partitions=tuple(_plan_in_bucket(lake_dir, before_date, config.areas)),
+            leftovers=(),
+            areas=config.areas,
+        )
+    lake_dir = Path(lake_dir)
     partitions = []
     for area in config.areas:
         root = lake_dir / area
@@ -169,6 +211,8 @@ def plan_retention(lake_dir: Path, today: date, config: RetentionConfig) -> Rete
 
 def apply_retention(plan: RetentionPlan) -> int:
     """Remove the planned partitions (rename into the trash, then delete); returns how many."""
+    if is_remote(plan.lake_dir):
+        return _apply_in_bucket(plan)
     for leftover in plan.leftovers:
         shutil.rmtree(leftover, ignore_errors=True)
         log.info("removed the trash of an interrupted run: %s", leftover)
@@ -205,8 +249,25 @@ def apply_retention(plan: RetentionPlan) -> int:
     return removed
 
 
+def _apply_in_bucket(plan: RetentionPlan) -> int:
+    """Delete each expired partition's objects (a bucket has no folder to rename)."""
+    storage = lake_storage(plan.lake_dir)
+    removed = 0
+    for expired in plan.partitions:
+        objects = storage.list_files(expired.path.as_posix())
+        if not objects:
+            log.warning("already gone: %s", storage.uri(expired.path))
+            continue
+        for info in objects:
+            storage.delete(info.path)
+        removed += 1
+        log.info("expired %s: %d objects, %d bytes", storage.uri(expired.path), len(objects),
+                 sum(i.size for i in objects))  # fmt: skip
+    return removed
+
+
 def expire_raw_lake(
-    lake_dir: Path, today: date, config: RetentionConfig, *, apply: bool = False
+    lake_dir: Path | str, today: date, config: RetentionConfig, *, apply: bool = False
 ) -> tuple[RetentionPlan, int]:
     """Plan, and with apply=True remove (call under the lake's maintenance lock); (plan,
     removed)."""

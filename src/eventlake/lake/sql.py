@@ -42,6 +42,7 @@ from eventlake.lake.bill import (
 )
 from eventlake.lake.lakehouse import ALIAS, attach_sql, connect, install_extensions
 from eventlake.lake.maintenance import lakehouse_exists
+from eventlake.lake.storage import lake_storage
 
 FORMATS = ("table", "csv", "json")
 BILLED = {
@@ -74,6 +75,16 @@ def shell_init(catalog: str, lake_dir: Path | str) -> str:
     DATA_PATH must be the one the catalog was created with."""
     scanner = SCANNERS[catalog.partition(":")[0]]
     attach = attach_sql(catalog, lake_dir, read_only=True)
+    secret = lake_storage(lake_dir).secret_sql()
+    bucket = (
+        [
+            "-- The lake is in a bucket: httpfs and the credentials of AWS_* (keep this private).",
+            "LOAD httpfs;",
+            f"{secret};",
+        ]
+        if secret
+        else []
+    )
     return "\n".join(
         [
             "-- eventlake: the lakehouse, read-only. The extensions come from their PyPI",
@@ -81,6 +92,7 @@ def shell_init(catalog: str, lake_dir: Path | str) -> str:
             "SET autoinstall_known_extensions = false;",
             "LOAD ducklake;",
             f"LOAD {scanner};",
+            *bucket,
             "SET TimeZone = 'UTC';",
             f"{attach};",
             f"USE {ALIAS};",

@@ -24,7 +24,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pyarrow as pa
 from confluent_kafka import (
@@ -96,7 +95,7 @@ class StreamConsumer:
         self.progress = StreamProgress()
         self.decoder = Decoder(self.config.max_message_bytes)
         self.recent_ids = RecentIds()
-        self.suppressor = Suppressor(Path(settings.lake_dir), settings.subject_hash_key)
+        self.suppressor = Suppressor(settings.lake_dir, settings.subject_hash_key)
         self.suppressor.also_suppress(store.suppressed())
         self._suppression_read = time.monotonic()
         self._assigned: set[tuple[str, int]] = set()
