@@ -39,11 +39,11 @@ format: install
 	$(BIN)/ruff check --fix src tests scripts
 	$(BIN)/ruff format src tests scripts
 
-# Two workers, a test module each at a time (module fixtures build once): most tests wait on a
-# broker, a consumer group or a dbt subprocess, so two share the two cores well.
-PYTEST_WORKERS ?= 2
+# One process by default. PYTEST_WORKERS=2 runs two pytest-xdist workers, a test module each at
+# a time (module fixtures build once); on two shared cores it was no faster, and it loads them.
+PYTEST_WORKERS ?= 0
 test: lint
-	$(BIN)/python -m pytest -m "not spark" -n $(PYTEST_WORKERS) --dist loadscope --durations=10
+	$(BIN)/python -m pytest -m "not spark" $(if $(filter-out 0,$(PYTEST_WORKERS)),-n $(PYTEST_WORKERS) --dist loadscope) --durations=10
 
 # The inner loop, a few minutes at most: the tests that need no server and are not slow
 # (markers in pyproject.toml; conftest applies broker, redis and postgres from the fixtures),
