@@ -14,6 +14,7 @@ in more than one schema is billed at the most expensive one.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from collections.abc import Iterator, Mapping
@@ -26,7 +27,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from eventlake.exceptions import ConfigError, EventlakeError
-from eventlake.lake.catalog import CatalogReader, catalog_reader, duckdb_type
+from eventlake.lake.catalog import CatalogReader, duckdb_type
 from eventlake.lake.lakehouse import ALIAS, PINNED_TABLE, PUBLISHED_SCHEMA
 from eventlake.lake.profiling import UNITS
 
@@ -254,7 +255,10 @@ def bill(connection: duckdb.DuckDBPyConnection, sql: str) -> Bill:
     # The bill's own queries (on Arrow tables) run on a cursor of the same database: its
     # default catalog is in memory, so names are not first looked up in the lakehouse, which
     # costs a catalog read per query.
-    with connection.cursor() as scratch, catalog_reader(scratch) as catalog:
+    with (
+        connection.cursor() as scratch,
+        contextlib.closing(CatalogReader(scratch)) as catalog,
+    ):
         current = catalog.value("select max(snapshot_id) from {catalog}ducklake_snapshot")
         published = _published_versions(catalog, current)
         row_group_rows = _row_group_rows(catalog)

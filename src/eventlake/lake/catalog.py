@@ -12,9 +12,8 @@ Queries name the catalog's tables as `{catalog}ducklake_...` and use SQL both di
 
 from __future__ import annotations
 
-import contextlib
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
 import duckdb
 import pyarrow as pa
@@ -92,12 +91,3 @@ class CatalogReader:
             pa.array(values, type=field.type) for values, field in zip(columns, schema, strict=True)
         ]
         return pa.table(arrays, schema=schema)
-
-
-@contextlib.contextmanager
-def catalog_reader(connection: duckdb.DuckDBPyConnection) -> Iterator[CatalogReader]:
-    reader = CatalogReader(connection)
-    try:
-        yield reader
-    finally:
-        reader.close()

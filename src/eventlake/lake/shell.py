@@ -14,6 +14,7 @@ CLI itself, unbilled, is `eventlake sql --allow-full-scan` (arguments after `--`
 from __future__ import annotations
 
 import contextlib
+import io
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -112,21 +113,10 @@ class Shell:
 
 def _rendered(relation: duckdb.DuckDBPyRelation) -> str:
     """DuckDB's box rendering of the result, at most SHOWN_ROWS rows."""
-    buffer = []
-    with contextlib.redirect_stdout(_Collect(buffer)):
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
         relation.show(max_rows=SHOWN_ROWS)
-    return "".join(buffer).rstrip()
-
-
-class _Collect:
-    def __init__(self, buffer: list[str]) -> None:
-        self.buffer = buffer
-
-    def write(self, text: str) -> None:
-        self.buffer.append(text)
-
-    def flush(self) -> None:
-        pass
+    return buffer.getvalue().rstrip()
 
 
 def _batches(relation: duckdb.DuckDBPyRelation) -> Iterator[list[tuple]]:
