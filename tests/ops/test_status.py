@@ -27,9 +27,6 @@ from tests.dbt_support import dbt
 
 pytestmark = pytest.mark.slow  # one dbt run-operation each
 
-NOW = time.time()
-
-
 @pytest.fixture
 def world(settings, tmp_path):
     """Settings with their own erasure topics, both streaming stores and the lakehouse with its
@@ -42,22 +39,23 @@ def world(settings, tmp_path):
     dbt(settings.lake_dir, settings.catalog, "run-operation", "setup_control_plane")
     online = OnlineConfig(sqlite_path=tmp_path / "online.sqlite", group_id=f"o-{settings.topic}")
     fraud = FraudConfig(sqlite_path=tmp_path / "fraud.sqlite", group_id=f"f-{settings.topic}")
-    return settings, online, fraud
+    return settings, online, fraud, time.time()
 
 
-def fill(settings, online, fraud, *, online_age=5.0, lakehouse_age=300.0) -> None:
-    """One event in each store, `age` seconds before NOW; the online store also holds one an
-    hour ahead of NOW (the contract admits a day), which freshness must not count."""
+def fill(settings, online, fraud, now, *, online_age=5.0, lakehouse_age=300.0) -> None:
+    """One event in each store, `age` seconds before `now` (the test's own clock: one read at
+    import would be an hour stale late in the suite); the online store also holds one an hour
+    ahead of it (the contract admits a day), which freshness must not count."""
     future = SqliteOnlineStore(online)
-    future.apply(stream_table(NOW + 3600, user_id="user-2"), {(settings.topic, 0): 1})
+    future.apply(stream_table(now + 3600, user_id="user-2"), {(settings.topic, 0): 1})
     future.close()
     for store, age in (
         (SqliteOnlineStore(online), online_age),
         (FraudStore(fraud), 30.0),
     ):
-        store.apply(stream_table(NOW - age), {(settings.topic, 0): 2})
+        store.apply(stream_table(now - age), {(settings.topic, 0): 2})
         store.close()
-    at = datetime.fromtimestamp(NOW - lakehouse_age, UTC)
+    at = datetime.fromtimestamp(now - lakehouse_age, UTC)
     with settings.connect() as connection:
         for view in ("events", "fct_training_events"):
             connection.execute(
@@ -80,8 +78,8 @@ def stream_table(at: float, user_id: str = "user-1") -> pa.Table:
 
 
 def collect(world) -> ops_status.Status:
-    settings, online, fraud = world
-    return ops_status.collect(settings, OpsConfig(), online, fraud, now=NOW)
+    settings, online, fraud, now = world
+    return ops_status.collect(settings, OpsConfig(), online, fraud, now=now)
 
 
 def test_status_is_0_when_every_consumer_is_within_budget_and_nothing_is_overdue(world):
@@ -118,8 +116,8 @@ def test_status_is_1_and_names_the_consumer_when_the_online_store_is_stale(world
 
 def test_status_is_1_on_an_overdue_erasure_request(world):
     fill(*world)
-    settings = world[0]
-    received = datetime.fromtimestamp(NOW, UTC) - timedelta(days=31)
+    settings, now = world[0], world[3]
+    received = datetime.fromtimestamp(now, UTC) - timedelta(days=31)
     with control.connect(settings) as connection:
         control.record_requests(
             connection,
@@ -130,7 +128,7 @@ def test_status_is_1_on_an_overdue_erasure_request(world):
         control.record_requests(
             connection,
             [("er-open-3", "c" * 64, received)],
-            datetime.fromtimestamp(NOW, UTC) - timedelta(days=2),
+            datetime.fromtimestamp(now, UTC) - timedelta(days=2),
             timedelta(days=30),
         )
 
@@ -143,8 +141,8 @@ def test_status_is_1_on_an_overdue_erasure_request(world):
 
 
 def test_the_cli_prints_json_and_exits_non_zero_when_a_store_is_missing(world, tmp_path):
-    settings, online, fraud = world
-    fill(settings, online, fraud)
+    settings, online, fraud, now = world
+    fill(settings, online, fraud, now)
     (tmp_path / "fraud.sqlite").unlink()  # the fraud consumer never ran here
     env = dict(
         os.environ,
@@ -159,7 +157,7 @@ def test_the_cli_prints_json_and_exits_non_zero_when_a_store_is_missing(world, t
         EVENTLAKE_FRAUD_PATH=str(Path(fraud.sqlite_path)),
         EVENTLAKE_ONLINE_GROUP_ID=online.group_id,
         EVENTLAKE_FRAUD_GROUP_ID=fraud.group_id,
-        EVENTLAKE_ONLINE_BUDGET_SECONDS="86400",  # the CLI's clock is later than NOW
+        EVENTLAKE_ONLINE_BUDGET_SECONDS="86400",  # the CLI's clock is later than `now`
     )
     done = subprocess.run(
         [sys.executable, "-m", "eventlake.cli", "status", "--format", "json"],
