@@ -27,6 +27,7 @@ from tests.dbt_support import dbt
 
 pytestmark = pytest.mark.slow  # one dbt run-operation each
 
+
 @pytest.fixture
 def world(settings, tmp_path):
     """Settings with their own erasure topics, both streaming stores and the lakehouse with its
