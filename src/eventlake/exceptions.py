@@ -4,6 +4,9 @@
 class EventlakeError(Exception):
     """Base class of every error eventlake raises on purpose."""
 
+    exit_code = 2
+    """What the `eventlake` command exits with when this error ends it."""
+
 
 class ConfigError(EventlakeError):
     """A configuration value is missing or malformed."""
@@ -15,6 +18,19 @@ class BrokerError(EventlakeError):
 
 class LakeError(EventlakeError):
     """The lake holds something the loader cannot recover from."""
+
+
+class UnreachableError(EventlakeError):
+    """A service eventlake needs (Kafka, Redis, the catalog) did not answer within the bounded
+    wait of a one-shot command. Nothing is wrong with the data or the command: exit 1, run it
+    again once the service is back."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, *, reason: str | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason or message
+        """Why, in the client's words (`Connection refused`), without the address."""
 
 
 class ErasureError(EventlakeError):
