@@ -1,15 +1,20 @@
-"""A dependency says its outage once and its recovery once. The clock is an argument, so
-minutes of outage take no time here."""
+"""A dependency says its outage once and its recovery once; the Kafka client's own lines stay
+few. The clock is an argument, so minutes of outage take no time here."""
 
 from __future__ import annotations
 
 import logging
+import time
 
 import pytest
+from confluent_kafka import Consumer
 from prometheus_client import REGISTRY
 
 from eventlake.exceptions import UnreachableError
+from eventlake.ingest.kafka import consumer_config
+from eventlake.ingest.kafka_logs import ClientLogFilter
 from eventlake.ops.health import Dependency
+from tests.conftest import free_port
 
 
 def up(name: str) -> float | None:
@@ -73,3 +78,58 @@ def test_a_one_shot_command_gives_up_after_the_bounded_wait_with_exit_code_1():
         "is it running? (KAFKA_BOOTSTRAP_SERVERS)"
     )
     assert raised.value.exit_code == 1
+
+
+def record(message: str, level: int = logging.WARNING) -> logging.LogRecord:
+    return logging.LogRecord("client-test", level, __file__, 1, "%s", (message,), None)
+
+
+def test_the_client_log_filter_lets_one_line_of_a_kind_through_a_minute():
+    clock = Clock()
+    limit = ClientLogFilter(every=60, clock=clock)
+    passed = []
+    for n in range(120):  # two minutes of one kind of line, numbers varying
+        line = record(
+            f"FAIL [rdkafka#consumer-1] 10.0.0.{n % 3}:9092/1: Disconnected (after {n}ms)"
+        )
+        if limit.filter(line):
+            passed.append(line.getMessage())
+        clock.now += 1
+    assert passed == [
+        "FAIL [rdkafka#consumer-1] 10.0.0.0:9092/1: Disconnected (after 0ms)",
+        "FAIL [rdkafka#consumer-1] 10.0.0.0:9092/1: Disconnected (after 60ms) "
+        "(59 more like it in the last 60 s)",
+    ]
+    assert limit.filter(record("another kind of line"))
+
+
+def test_the_client_log_filter_leaves_connection_failures_to_the_dependency():
+    limit = ClientLogFilter()
+    failure = record(
+        "FAIL [rdkafka#consumer-1] [thrd:127.0.0.1:9/bootstrap]: 127.0.0.1:9/bootstrap: "
+        "Connect to ipv4#127.0.0.1:9 failed: Connection refused (after 0ms in state CONNECT)",
+        logging.ERROR,
+    )
+    logging.getLogger("client-test").setLevel(logging.INFO)
+    assert not limit.filter(failure)
+    logging.getLogger("client-test").setLevel(logging.DEBUG)  # -v
+    failure.levelno, failure.levelname = logging.ERROR, "ERROR"
+    assert limit.filter(failure) and failure.levelname == "DEBUG"
+
+
+def test_a_consumer_of_a_dead_broker_logs_one_line_naming_it_and_nothing_raw(caplog, capfd):
+    caplog.set_level(logging.DEBUG, logger="eventlake.ops.health")
+    caplog.set_level(logging.INFO, logger="eventlake.kafka.client")
+    address = f"127.0.0.1:{free_port()}"
+    consumer = Consumer(consumer_config(address, "faults", 6000))
+    consumer.subscribe(["events"])
+    deadline = time.monotonic() + 2  # librdkafka retries every ~50 ms: ~40 attempts
+    while time.monotonic() < deadline:
+        consumer.consume(100, 0.2)
+    consumer.close()
+
+    assert said(caplog, "eventlake.ops.health") == [
+        ("ERROR", f"kafka unreachable at {address} (Connection refused); retrying"),
+    ]
+    assert said(caplog, "eventlake.kafka.client") == []
+    assert "%3|" not in capfd.readouterr().err  # librdkafka's own stderr lines
