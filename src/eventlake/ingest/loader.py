@@ -25,6 +25,10 @@ Erased subjects never land again (see erasure/suppression.py): a flush runs insi
 suppression list's guard and drops the rows and rejects of listed subjects before it plans its
 files, so a date left empty gets no file, and the offsets still commit. With an empty list this
 costs one stat per flush.
+
+Faults say so once (eventlake.ops.health). An unreachable broker is one line naming its address
+and eventlake_up{dependency="kafka"} 0; a following loader retries for ever, `--once` gives up
+after EVENTLAKE_CONNECT_TIMEOUT_SECONDS (UnreachableError, exit 1).
 """
 
 from __future__ import annotations
@@ -50,6 +54,7 @@ from eventlake.exceptions import LakeError
 from eventlake.ingest.decode import Decoder, Limits, RawBatch, unify_tables
 from eventlake.ingest.dlq import DeadLetters, Reject
 from eventlake.ingest.kafka import consumer_config
+from eventlake.ingest.kafka_health import kafka_health
 from eventlake.lake import layout
 from eventlake.lake.layout import BLOOM_FILTER_COLUMNS, PLAIN_COLUMNS
 from eventlake.lake.storage import lake_storage
@@ -189,6 +194,7 @@ class Loader:
         # A member that died without leaving holds its partitions until its session expires:
         # --once waits that long after the last rebalance before calling the topic drained.
         self._settle_seconds = 1.5 * config.session_timeout_ms / 1000
+        self.kafka = kafka_health(settings.bootstrap_servers)
         self._consumer = Consumer(
             consumer_config(
                 settings.bootstrap_servers,
@@ -228,9 +234,13 @@ class Loader:
                 if records:
                     self._enqueue(records)
                     self.progress.busy_seconds += time.perf_counter() - started
+                elif not messages:
+                    self.kafka.probe(self._consumer, self.settings.topic)
                 self._commit_offsets()
                 if once and self._drained():
                     break
+                if once:
+                    self.kafka.dependency.give_up_after(self.config.connect_timeout_seconds)
                 now = time.monotonic()
                 if now - last_report >= self.progress_every:
                     reported = self._report(now - last_report, reported)
@@ -325,6 +335,7 @@ class Loader:
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self._last_rebalance = time.monotonic()
+        self.kafka.seen()
         for tp in partitions:
             next_offset = layout.recover_partition(self.lake_dir, tp.topic, tp.partition)
             self._next_offsets[tp.partition] = next_offset
@@ -363,6 +374,8 @@ class Loader:
     def _records(self, messages: list[Message]) -> list[Message]:
         """The data messages of a poll; end-of-partition marks and errors are noted here."""
         records = [m for m in messages if m.error() is None]
+        if records:
+            self.kafka.seen()
         if len(records) == len(messages):  # the common case: no marks, one pass in C
             if self._at_end:
                 self._at_end -= {m.partition() for m in records}
@@ -374,6 +387,7 @@ class Loader:
                 records.append(message)
                 self._at_end.discard(message.partition())
             elif error.code() == KafkaError._PARTITION_EOF:
+                self.kafka.seen()
                 self._at_end.add(message.partition())
             elif error.code() == KafkaError._AUTO_OFFSET_RESET:
                 raise LakeError(

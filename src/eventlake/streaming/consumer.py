@@ -14,6 +14,9 @@ An erasure is done in three steps, each idempotent: erase the subjects (their ha
 store's suppression list in the same transaction), publish the confirmations, then move the
 erasure topic's offsets. A crash between them repeats the erasure (deleting nothing more) and
 the confirmation; it never loses one.
+
+An unreachable broker is said once (eventlake.ops.health) and waited for; with `once`, the
+consumer gives up after EVENTLAKE_CONNECT_TIMEOUT_SECONDS (UnreachableError, exit 1).
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ from eventlake.exceptions import BrokerError, ErasureError
 from eventlake.ingest.decode import Decoder, Limits, RawBatch
 from eventlake.ingest.dlq import Reject
 from eventlake.ingest.kafka import consumer_config, produce, producer_config
+from eventlake.ingest.kafka_health import kafka_health
 from eventlake.ops.metrics import count_dead_letters
 from eventlake.streaming import events as stream_events
 from eventlake.streaming.dedup import RecentIds
@@ -101,6 +105,7 @@ class StreamConsumer:
         self._assigned: set[tuple[str, int]] = set()
         self._at_end: set[tuple[str, int]] = set()
         self._stopped = False
+        self.kafka = kafka_health(settings.bootstrap_servers)
         self._consumer = Consumer(
             consumer_config(
                 settings.bootstrap_servers,
@@ -109,7 +114,12 @@ class StreamConsumer:
                 **{"fetch.wait.max.ms": 50},
             )
         )
-        self._producer = Producer(producer_config(settings.bootstrap_servers, **{"linger.ms": 5}))
+        self._producer = Producer(  # the DLQ's, flushed per batch: the consumer reports
+            producer_config(
+                settings.bootstrap_servers,
+                **{"linger.ms": 5, "error_cb": self.kafka.on_passive_error},
+            )
+        )
         self._dlq_errors: list[KafkaError] = []
         self.committed: dict[tuple[str, int], int] = {}
         """(topic, partition) -> next offset the store holds, for the partitions assigned."""
@@ -159,9 +169,13 @@ class StreamConsumer:
                 if messages:
                     self._handle(messages)
                     self.progress.busy_seconds += time.perf_counter() - started
+                else:
+                    self.kafka.probe(self._consumer, self.settings.topic)
                 self._refresh_ends()
                 if once and self._assigned and self._at_end >= self._assigned:
                     break
+                if once:
+                    self.kafka.dependency.give_up_after(self.config.connect_timeout_seconds)
                 if time.monotonic() - last_report >= self.progress_every:
                     if self.progress.batches != reported:  # quiet while idle
                         self._report()
@@ -188,6 +202,7 @@ class StreamConsumer:
         )
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self.kafka.seen()
         stored = self.store.offsets()
         for tp in partitions:
             next_offset = stored.get((tp.topic, tp.partition))
@@ -219,11 +234,14 @@ class StreamConsumer:
                 records[message.topic()].append(message)
                 self._at_end.discard(key)
             elif error.code() == KafkaError._PARTITION_EOF:
+                self.kafka.seen()
                 self._at_end.add(key)
             elif error.fatal():
                 raise BrokerError(f"{self.store.name} consumer: {error}")
             else:  # transient (a broker restarting): the client retries by itself
                 log.error("%s consumer: %s", self.store.name, error)
+        if records[self.settings.topic] or records[self.settings.erasure_topic]:
+            self.kafka.seen()
         before = replace(self.progress)
         self.progress.batches += 1
         # Erasures first: events of a subject erased in this very batch are then suppressed.
