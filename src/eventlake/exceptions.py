@@ -33,6 +33,13 @@ class UnreachableError(EventlakeError):
         """Why, in the client's words (`Connection refused`), without the address."""
 
 
+class LakeFullError(LakeError):
+    """The lake's disk is full: a flush could not be written, so nothing of it was committed.
+    Exit 1: free space and run the loader again; it resumes where the lake's checkpoints say."""
+
+    exit_code = 1
+
+
 class ErasureError(EventlakeError):
     """An erasure request is malformed, or a store could not honour it."""
 
