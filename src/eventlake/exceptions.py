@@ -46,3 +46,8 @@ class ErasureError(EventlakeError):
 
 class StoreError(EventlakeError):
     """A streaming store (online, fraud) could not be opened, read or written."""
+
+
+class StoreUnreachableError(StoreError, UnreachableError):
+    """A streaming store's server (the online store's Redis) did not answer: a following
+    consumer waits for it and resumes from the store's offsets; a one-shot command exits 1."""

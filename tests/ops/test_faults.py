@@ -1,12 +1,13 @@
-"""Faults say so once, clearly, and lose nothing: an unreachable broker, a full disk.
+"""Faults say so once, clearly, and lose nothing: an unreachable broker or Redis, a full disk.
 
 Each process is run the way an operator runs it (the `eventlake` command in a subprocess) against
-the real thing: a port where nothing listens, then a broker started there; a lake on a 4 MB
-tmpfs (tests/disk_full_driver.py).
+the real thing: a port where nothing listens, then a broker or a Redis server of the test's own
+started there; a lake on a 4 MB tmpfs (tests/disk_full_driver.py).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import shutil
@@ -17,15 +18,19 @@ import time
 from pathlib import Path
 
 import pytest
+import redis
 
 import tests.ingest.test_loader as loader_tests
 from eventlake.config import Settings
+from eventlake.erasure.topics import ensure_erasure_topics
 from eventlake.ingest.kafka import ensure_topics
 from eventlake.lake.layout import read_checkpoint
 from eventlake.ops.broker import LocalBroker
+from eventlake.streaming.config import OnlineConfig
+from eventlake.streaming.online.redis_store import RedisOnlineStore
 from tests.conftest import free_port
 from tests.ops.support import scrape, wait_for
-from tests.support import events, loader_env, produce
+from tests.support import event, events, loader_env, produce
 
 REPO = Path(__file__).resolve().parents[2]
 TIMEOUT = 2
@@ -136,6 +141,151 @@ def test_a_following_loader_waits_for_its_broker_then_lands_each_event_once(tmp_
     assert stderr.count("kafka unreachable at") == 1, stderr[-3000:]
     assert stderr.count(f"kafka reachable again at {settings.bootstrap_servers}") == 1
     loader_tests.assert_exactly_once(settings, {f"evt-{n:09d}" for n in range(1_000)})
+
+
+# -- Redis --------------------------------------------------------------------------------------
+
+
+def stream_env(settings: Settings, redis_url: str, prefix: str, **overrides: object) -> dict:
+    """`eventlake stream online` on these topics, its store in Redis at redis_url."""
+    return loader_env(
+        settings,
+        EVENTLAKE_ERASURE_TOPIC=settings.erasure_topic,
+        EVENTLAKE_CONFIRMATION_TOPIC=settings.confirmation_topic,
+        EVENTLAKE_ONLINE_BACKEND="redis",
+        EVENTLAKE_REDIS_URL=redis_url,
+        EVENTLAKE_REDIS_PREFIX=prefix,
+        EVENTLAKE_ONLINE_GROUP_ID=f"online-{prefix}",
+        EVENTLAKE_CONNECT_TIMEOUT_SECONDS=TIMEOUT,
+        **overrides,
+    )
+
+
+@pytest.fixture
+def stream_settings(settings: Settings) -> Settings:
+    streamed = dataclasses.replace(
+        settings,
+        erasure_topic=f"{settings.topic}-erasure",
+        confirmation_topic=f"{settings.topic}-confirmations",
+    )
+    ensure_erasure_topics(streamed)
+    return streamed
+
+
+def test_stream_once_without_redis_says_so_once_and_exits_1(stream_settings, tmp_path):
+    address = f"127.0.0.1:{free_port()}"
+    consumer = eventlake(
+        "stream", "online", "--once",
+        env=stream_env(stream_settings, f"redis://{address}/0", "faults:"), cwd=tmp_path,
+    )  # fmt: skip
+    _, stderr = consumer.communicate(timeout=120)
+
+    assert consumer.returncode == 1, stderr
+    lines = stderr.strip().splitlines()
+    assert "Traceback" not in stderr
+    assert len(lines) == 2, lines  # the outage, the verdict
+    assert lines[0].endswith(
+        f" ERROR eventlake.ops.health: redis unreachable at {address} (Error 111 connecting to "
+        f"{address}. Connection refused.); retrying"
+    ), lines
+    assert re.fullmatch(
+        rf"error: redis unreachable at {re.escape(address)} for \d+ s \(Error 111 connecting to "
+        rf"{re.escape(address)}\. Connection refused\.\); gave up: is it running\? "
+        r"\(EVENTLAKE_REDIS_URL\)",
+        lines[-1],
+    ), lines
+
+
+class RedisServer:
+    """A Redis server of the test's own on a loopback port, its data in an append-only file
+    that survives a restart (as a production server's does)."""
+
+    def __init__(self, port: int, data_dir: Path) -> None:
+        self.port = port
+        self.data_dir = data_dir
+        self.process: subprocess.Popen | None = None
+        data_dir.mkdir(parents=True, exist_ok=True)
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
+             "--dir", str(self.data_dir), "--appendonly", "yes", "--appendfsync", "always",
+             "--save", ""],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        client = redis.Redis(port=self.port)
+        wait_for(lambda: _pings(client), f"redis-server on {self.port}", 30)
+        client.close()
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            self.process.wait(30)
+
+
+def _pings(client: redis.Redis) -> bool:
+    try:
+        return bool(client.ping())
+    except redis.ConnectionError:
+        return False
+
+
+def recent_events(start: int, count: int) -> list[tuple[bytes, bytes]]:
+    """Events of the last hour (the store's windows hold them)."""
+    return [event(n, days_ago=0) for n in range(start, start + count)]
+
+
+def folded(store: RedisOnlineStore, topic: str) -> int:
+    return sum(offset for (t, _), offset in store.offsets().items() if t == topic)
+
+
+@pytest.mark.skipif(shutil.which("redis-server") is None, reason="no redis-server")
+def test_a_following_stream_consumer_waits_for_redis_and_folds_each_event_once(
+    stream_settings, tmp_path
+):
+    port, metrics_port = free_port(), free_port()
+    url, prefix = f"redis://127.0.0.1:{port}/0", "faults:"
+    server = RedisServer(port, tmp_path / "redis")
+    consumer = eventlake(
+        "stream", "online", "--metrics-port", str(metrics_port),
+        env=stream_env(stream_settings, url, prefix), cwd=tmp_path,
+    )  # fmt: skip
+    try:
+        # Started before its Redis: it waits, and says so once.
+        wait_for(lambda: up(metrics_port, "redis") == 0, "eventlake_up redis 0", 60)
+        time.sleep(TIMEOUT + 1)
+        assert consumer.poll() is None, "a following consumer gave up"
+        server.start()
+        wait_for(lambda: up(metrics_port, "redis") == 1, "eventlake_up redis 1", 60)
+        store = RedisOnlineStore(OnlineConfig(backend="redis", redis_url=url, redis_prefix=prefix))
+        produce(stream_settings, recent_events(0, 1_000))
+        wait_for(lambda: folded(store, stream_settings.topic) == 1_000, "1,000 folded", 60)
+
+        # Redis goes away while events keep coming: the batch fails, the consumer waits...
+        server.stop()
+        produce(stream_settings, recent_events(1_000, 1_000))
+        wait_for(lambda: up(metrics_port, "redis") == 0, "eventlake_up redis 0 again", 60)
+        assert consumer.poll() is None
+        # ...and reads on from the store's offsets once it is back.
+        server.start()
+        wait_for(lambda: folded(store, stream_settings.topic) == 2_000, "2,000 folded", 60)
+        assert up(metrics_port, "redis") == 1
+        consumer.send_signal(signal.SIGTERM)
+        _, stderr = consumer.communicate(timeout=60)
+
+        users = {f"user-{n % 997}" for n in range(2_000)}
+        windows = [store.get(user)["stream"]["events_24h"] for user in sorted(users)]
+        store.close()
+    finally:
+        if consumer.poll() is None:
+            consumer.kill()
+        server.stop()
+
+    assert consumer.returncode == 0, stderr[-3000:]
+    assert "Traceback" not in stderr
+    assert stderr.count(f"redis unreachable at 127.0.0.1:{port}") == 2, stderr[-3000:]
+    assert stderr.count(f"redis reachable again at 127.0.0.1:{port}") == 2, stderr[-3000:]
+    assert sum(sum(window.values()) for window in windows) == 2_000  # none lost, none twice
 
 
 # -- the lake's disk ----------------------------------------------------------------------------
