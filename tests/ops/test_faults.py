@@ -1,4 +1,5 @@
-"""Faults say so once, clearly, and lose nothing: an unreachable broker or Redis, a full disk.
+"""Faults say so once, clearly, and lose nothing: an unreachable broker, Redis or catalog, a
+full disk.
 
 Each process is run the way an operator runs it (the `eventlake` command in a subprocess) against
 the real thing: a port where nothing listens, then a broker or a Redis server of the test's own
@@ -9,6 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
+import os
 import re
 import shutil
 import signal
@@ -19,6 +22,7 @@ from pathlib import Path
 
 import pytest
 import redis
+from prometheus_client import REGISTRY
 
 import tests.ingest.test_loader as loader_tests
 from eventlake.config import Settings
@@ -26,6 +30,8 @@ from eventlake.erasure.topics import ensure_erasure_topics
 from eventlake.ingest.kafka import ensure_topics
 from eventlake.lake.layout import read_checkpoint
 from eventlake.ops.broker import LocalBroker
+from eventlake.ops.config import OpsConfig
+from eventlake.ops.observe import ScheduleObserver
 from eventlake.streaming.config import OnlineConfig
 from eventlake.streaming.online.redis_store import RedisOnlineStore
 from tests.conftest import free_port
@@ -286,6 +292,49 @@ def test_a_following_stream_consumer_waits_for_redis_and_folds_each_event_once(
     assert stderr.count(f"redis unreachable at 127.0.0.1:{port}") == 2, stderr[-3000:]
     assert stderr.count(f"redis reachable again at 127.0.0.1:{port}") == 2, stderr[-3000:]
     assert sum(sum(window.values()) for window in windows) == 2_000  # none lost, none twice
+
+
+# -- the catalog --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("command", [["sql", "-c", "select 1"], ["summary"]], ids=" ".join)
+def test_a_command_on_an_unreachable_catalog_says_so_in_one_line_and_exits_1(tmp_path, command):
+    address = f"127.0.0.1:{free_port()}"
+    env = dict(
+        os.environ,
+        EVENTLAKE_CATALOG=f"postgres:host=127.0.0.1 port={address.split(':')[1]} "
+        "user=postgres password=secret dbname=lakehouse",
+        EVENTLAKE_LAKE_DIR=str(tmp_path / "lake"),
+    )
+    done = eventlake(*command, env=env, cwd=tmp_path)
+    _, stderr = done.communicate(timeout=120)
+
+    assert done.returncode == 1, stderr
+    assert stderr.splitlines() == [
+        f"error: catalog unreachable at {address}/lakehouse (Connection refused): is PostgreSQL "
+        "running there? (EVENTLAKE_CATALOG)"
+    ]  # one line, no traceback, no password
+
+
+def test_the_schedule_exports_its_catalog_down_while_it_does_not_answer(tmp_path, caplog):
+    settings = Settings(
+        catalog=f"postgres:host=127.0.0.1 port={free_port()} user=postgres dbname=lakehouse",
+        lake_dir=tmp_path / "lake",
+    )
+    observer = ScheduleObserver(settings, OpsConfig().budgets(), cwd=tmp_path, refresh=0.2)
+    try:
+        wait_for(
+            lambda: REGISTRY.get_sample_value("eventlake_up", {"dependency": "catalog"}) == 0,
+            "eventlake_up catalog 0",
+            60,
+        )
+        time.sleep(1)  # five more probes, no more lines
+    finally:
+        observer.close()
+    said = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert said == [
+        f"catalog unreachable at {observer.catalog.address} (Connection refused); retrying"
+    ]
 
 
 # -- the lake's disk ----------------------------------------------------------------------------
