@@ -75,18 +75,19 @@ def dead_broker_settings(tmp_path: Path) -> Settings:
 # -- Kafka --------------------------------------------------------------------------------------
 
 
-def test_load_once_without_a_broker_says_so_once_and_exits_1(tmp_path):
+@pytest.mark.parametrize("command", [["load"], ["stream", "fraud"]], ids=" ".join)
+def test_once_without_a_broker_says_so_once_and_exits_1(tmp_path, command):
     settings = dead_broker_settings(tmp_path)
     address = settings.bootstrap_servers
     started = time.monotonic()
-    loader = eventlake(
-        "load", "--once", env=loader_env(settings, EVENTLAKE_CONNECT_TIMEOUT_SECONDS=TIMEOUT),
+    process = eventlake(
+        *command, "--once", env=loader_env(settings, EVENTLAKE_CONNECT_TIMEOUT_SECONDS=TIMEOUT),
         cwd=tmp_path,
     )  # fmt: skip
-    _, stderr = loader.communicate(timeout=120)
+    _, stderr = process.communicate(timeout=120)
     elapsed = time.monotonic() - started
 
-    assert loader.returncode == 1, stderr
+    assert process.returncode == 1, stderr
     lines = stderr.strip().splitlines()
     assert "%3|" not in stderr and "FAIL" not in stderr and "Traceback" not in stderr
     assert len(lines) <= 4, lines  # the outage, a progress line, the verdict
