@@ -112,6 +112,10 @@ class LoaderConfig:
     """EVENTLAKE_ROW_GROUP_SIZE: rows per Parquet row group."""
     session_timeout_ms: int = 6000
     """EVENTLAKE_SESSION_TIMEOUT_MS: group session timeout (quick joins and failover)."""
+    connect_timeout_seconds: int = 30
+    """EVENTLAKE_CONNECT_TIMEOUT_SECONDS: how long a `--once` run waits for an unreachable
+    service (Kafka, the online store's Redis) before it gives up and exits 1. Following
+    processes retry for ever and export eventlake_up{dependency=...} 0 meanwhile."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> LoaderConfig:
@@ -127,4 +131,7 @@ class LoaderConfig:
             max_age_days=env_int(env, "EVENTLAKE_MAX_AGE_DAYS", cls.max_age_days),
             row_group_size=env_int(env, "EVENTLAKE_ROW_GROUP_SIZE", cls.row_group_size),
             session_timeout_ms=env_int(env, "EVENTLAKE_SESSION_TIMEOUT_MS", cls.session_timeout_ms),
+            connect_timeout_seconds=env_int(
+                env, "EVENTLAKE_CONNECT_TIMEOUT_SECONDS", cls.connect_timeout_seconds
+            ),
         )

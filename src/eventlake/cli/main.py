@@ -55,7 +55,7 @@ def main() -> None:
         cli(standalone_mode=True)
     except EventlakeError as error:
         click.echo(f"error: {error}", err=True)
-        sys.exit(2)
+        sys.exit(error.exit_code)
 
 
 if __name__ == "__main__":

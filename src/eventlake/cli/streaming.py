@@ -24,12 +24,16 @@ def _opened(name: str) -> Iterator:
         target.close()
 
 
-def _open_store(name: str):
+def _open_store(name: str, *, wait: bool = False, give_up_after: float | None = None):
+    """The store and its consumer group; with wait, a store on a server (Redis) that does not
+    answer yet is waited for (give_up_after: how long, None: for ever)."""
     if name == "online":
         from eventlake.streaming.config import OnlineConfig
-        from eventlake.streaming.online import open_online_store
+        from eventlake.streaming.online import open_online_store, wait_for_online_store
 
         config = OnlineConfig.from_env()
+        if wait:
+            return wait_for_online_store(config, give_up_after), config.group_id
         return open_online_store(config), config.group_id
     from eventlake.streaming.config import FraudConfig
     from eventlake.streaming.fraud import FraudStore
@@ -52,10 +56,15 @@ def stream(store: str, once: bool, metrics_port: int | None) -> None:
     from eventlake.ops.observe import StreamObserver, start_metrics, stored_newest
     from eventlake.streaming.consumer import StreamConsumer
 
-    target, group_id = _open_store(store)
+    config = LoaderConfig.from_env()
+    # Served before the store opens: a consumer waiting for its Redis exports eventlake_up 0.
+    serving = start_metrics(metrics_port) is not None
+    target, group_id = _open_store(
+        store, wait=True, give_up_after=config.connect_timeout_seconds if once else None
+    )
     try:
-        consumer = StreamConsumer(Settings.from_env(), target, group_id, LoaderConfig.from_env())
-        if start_metrics(metrics_port) is not None:
+        consumer = StreamConsumer(Settings.from_env(), target, group_id, config)
+        if serving:
             budget = OpsConfig.from_env().budgets()[store]
             StreamObserver(consumer, store, group_id, stored_newest(store), budget)
         consumer.install_signal_handlers()

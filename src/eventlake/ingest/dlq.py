@@ -14,6 +14,7 @@ from confluent_kafka import KafkaError, Message, Producer
 from eventlake.config import Settings
 from eventlake.exceptions import BrokerError
 from eventlake.ingest.kafka import produce, producer_config
+from eventlake.ingest.kafka_health import kafka_health
 from eventlake.lake import layout
 from eventlake.ops.metrics import count_dead_letters
 
@@ -113,8 +114,12 @@ class DeadLetters:
         self.topic = settings.dlq_topic
         self.lake_dir = lake_dir
         self.row_group_size = row_group_size
+        health = kafka_health(settings.bootstrap_servers)
         self._producer: Producer | None = Producer(
-            producer_config(settings.bootstrap_servers, **{"linger.ms": 5})
+            producer_config(
+                settings.bootstrap_servers,
+                **{"linger.ms": 5, "error_cb": health.on_passive_error},
+            )
         )
         self._errors: list[KafkaError] = []
 

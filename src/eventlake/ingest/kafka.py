@@ -1,4 +1,9 @@
-"""Kafka client settings shared by the loader, the DLQ and the generator; topic creation."""
+"""Kafka client settings shared by the loader, the DLQ and the generator; topic creation.
+
+Every config carries the client's `logger` (its lines through Python logging, rate-limited:
+eventlake.ingest.kafka_logs) and `error_cb` (connection failures to the process's kafka
+Dependency, said once: eventlake.ingest.kafka_health).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,8 @@ from confluent_kafka import KafkaException, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from eventlake.exceptions import BrokerError
+from eventlake.ingest.kafka_health import kafka_health
+from eventlake.ingest.kafka_logs import CLIENT_LOG
 
 log = logging.getLogger(__name__)
 
@@ -15,9 +22,19 @@ log = logging.getLogger(__name__)
 MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 
 
+def client_config(bootstrap_servers: str) -> dict:
+    """What every client of `bootstrap_servers` is given: the address, the logger, the error
+    callback."""
+    return {
+        "bootstrap.servers": bootstrap_servers,
+        "logger": CLIENT_LOG,
+        "error_cb": kafka_health(bootstrap_servers).on_error,
+    }
+
+
 def producer_config(bootstrap_servers: str, **overrides: object) -> dict:
     config = {
-        "bootstrap.servers": bootstrap_servers,
+        **client_config(bootstrap_servers),
         "linger.ms": 20,
         "batch.num.messages": 10_000,
         "compression.type": "lz4",
@@ -43,7 +60,7 @@ def consumer_config(
     bootstrap_servers: str, group_id: str, session_timeout_ms: int, **overrides: object
 ) -> dict:
     config = {
-        "bootstrap.servers": bootstrap_servers,
+        **client_config(bootstrap_servers),
         "group.id": group_id,
         "enable.auto.commit": False,
         "enable.auto.offset.store": False,
@@ -64,7 +81,7 @@ def consumer_config(
 
 def ensure_topics(bootstrap_servers: str, topics: dict[str, int], timeout: float = 10.0) -> None:
     """Create the topics that do not exist yet, with the given partition counts."""
-    admin = AdminClient({"bootstrap.servers": bootstrap_servers})
+    admin = AdminClient(client_config(bootstrap_servers))
     try:
         existing = set(admin.list_topics(timeout=timeout).topics)
     except KafkaException as error:

@@ -25,11 +25,19 @@ Erased subjects never land again (see erasure/suppression.py): a flush runs insi
 suppression list's guard and drops the rows and rejects of listed subjects before it plans its
 files, so a date left empty gets no file, and the offsets still commit. With an empty list this
 costs one stat per flush.
+
+Faults say so once (eventlake.ops.health). An unreachable broker is one line naming its address
+and eventlake_up{dependency="kafka"} 0; a following loader retries for ever, `--once` gives up
+after EVENTLAKE_CONNECT_TIMEOUT_SECONDS (UnreachableError, exit 1). A full disk fails the flush
+before its commit: its files are removed, nothing moves, and the loader stops with LakeFullError
+(exit 1) naming the lake; run again once there is room, it resumes from the checkpoints.
 """
 
 from __future__ import annotations
 
+import errno
 import logging
+import os
 import queue
 import signal
 import threading
@@ -46,10 +54,11 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, Top
 
 from eventlake.config import LoaderConfig, Settings
 from eventlake.erasure.suppression import Suppressor
-from eventlake.exceptions import LakeError
+from eventlake.exceptions import EventlakeError, LakeError, LakeFullError
 from eventlake.ingest.decode import Decoder, Limits, RawBatch, unify_tables
 from eventlake.ingest.dlq import DeadLetters, Reject
 from eventlake.ingest.kafka import consumer_config
+from eventlake.ingest.kafka_health import kafka_health
 from eventlake.lake import layout
 from eventlake.lake.layout import BLOOM_FILTER_COLUMNS, PLAIN_COLUMNS
 from eventlake.lake.storage import lake_storage
@@ -189,6 +198,7 @@ class Loader:
         # A member that died without leaving holds its partitions until its session expires:
         # --once waits that long after the last rebalance before calling the topic drained.
         self._settle_seconds = 1.5 * config.session_timeout_ms / 1000
+        self.kafka = kafka_health(settings.bootstrap_servers)
         self._consumer = Consumer(
             consumer_config(
                 settings.bootstrap_servers,
@@ -228,9 +238,13 @@ class Loader:
                 if records:
                     self._enqueue(records)
                     self.progress.busy_seconds += time.perf_counter() - started
+                elif not messages:
+                    self.kafka.probe(self._consumer, self.settings.topic)
                 self._commit_offsets()
                 if once and self._drained():
                     break
+                if once:
+                    self.kafka.dependency.give_up_after(self.config.connect_timeout_seconds)
                 now = time.monotonic()
                 if now - last_report >= self.progress_every:
                     reported = self._report(now - last_report, reported)
@@ -244,15 +258,17 @@ class Loader:
                     continue
             writer.join()
             started = time.perf_counter()
-            if self._writer_error is None:
-                with self._lock:
-                    self._flush_all()
-            self.progress.busy_seconds += time.perf_counter() - started
-            self.progress.consumer_cpu_seconds = time.thread_time() - cpu_started
-            self._commit_offsets()
-            self._report(max(time.monotonic() - last_report, 1e-9), reported)
-            self._consumer.close()
-            self.dead_letters.close()
+            try:
+                if self._writer_error is None:
+                    with self._lock:
+                        self._flush_all()
+            finally:  # a failed final flush (a full disk) still leaves the group cleanly
+                self.progress.busy_seconds += time.perf_counter() - started
+                self.progress.consumer_cpu_seconds = time.thread_time() - cpu_started
+                self._commit_offsets()
+                self._report(max(time.monotonic() - last_report, 1e-9), reported)
+                self._consumer.close()
+                self.dead_letters.close()
         if self._writer_error is not None:
             raise self._writer_error
         return self.progress
@@ -301,7 +317,8 @@ class Loader:
                         self._handle(item)
                     self._rotate()
             except BaseException as error:  # noqa: BLE001 - re-raised on the consuming thread
-                log.exception("the writer failed; the loader stops without committing")
+                if not isinstance(error, EventlakeError):  # those say why themselves
+                    log.exception("the writer failed; the loader stops without committing")
                 self._writer_error = error
                 self._stop.set()
                 return
@@ -325,6 +342,7 @@ class Loader:
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self._last_rebalance = time.monotonic()
+        self.kafka.seen()
         for tp in partitions:
             next_offset = layout.recover_partition(self.lake_dir, tp.topic, tp.partition)
             self._next_offsets[tp.partition] = next_offset
@@ -339,12 +357,17 @@ class Loader:
         self._wait_for_writer()
         with self._lock:
             for tp in partitions:
-                if self._writer_error is None:
+                flushed = self._writer_error is None
+                if flushed:
                     self._flush(tp.partition)
                 self._next_offsets.pop(tp.partition, None)  # the next owner moves it on
                 self._assigned.discard(tp.partition)
                 self._at_end.discard(tp.partition)
-                log.info("revoked partition %d (flushed)", tp.partition)
+                log.info(
+                    "revoked partition %d (%s)",
+                    tp.partition,
+                    "flushed" if flushed else "not flushed: the writer failed",
+                )
         self._commit_offsets()
 
     def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
@@ -363,6 +386,8 @@ class Loader:
     def _records(self, messages: list[Message]) -> list[Message]:
         """The data messages of a poll; end-of-partition marks and errors are noted here."""
         records = [m for m in messages if m.error() is None]
+        if records:
+            self.kafka.seen()
         if len(records) == len(messages):  # the common case: no marks, one pass in C
             if self._at_end:
                 self._at_end -= {m.partition() for m in records}
@@ -374,6 +399,7 @@ class Loader:
                 records.append(message)
                 self._at_end.discard(message.partition())
             elif error.code() == KafkaError._PARTITION_EOF:
+                self.kafka.seen()
                 self._at_end.add(message.partition())
             elif error.code() == KafkaError._AUTO_OFFSET_RESET:
                 raise LakeError(
@@ -487,7 +513,12 @@ class Loader:
             return
         before, started = replace(self.progress), time.perf_counter()
         with self.suppressor.guard():  # filter and write under the list's shared lock
-            self._write_and_commit(partition, buffer)
+            try:
+                self._write_and_commit(partition, buffer)
+            except OSError as error:
+                if error.errno != errno.ENOSPC:
+                    raise
+                raise self._lake_full(partition, buffer, error) from None
         if self.on_flush is not None:
             self.on_flush(before, self.progress, buffer, time.perf_counter() - started)
 
@@ -537,6 +568,23 @@ class Loader:
         self._next_offsets[partition] = next_offset
         self.progress.flushes += 1
         self._commits.append(TopicPartition(topic, partition, next_offset))
+
+    def _lake_full(self, partition: int, buffer: PartitionBuffer, error: OSError) -> LakeFullError:
+        """A flush hit a full disk before its commit: remove the files it wrote (recovery would
+        at the next start; now they free their room) and say what stays uncommitted."""
+        topic = self.settings.topic
+        try:
+            next_offset = layout.recover_partition(self.lake_dir, topic, partition)
+        except OSError:  # still full: the next start's recovery removes them
+            next_offset = self._next_offsets.get(partition)
+        storage = lake_storage(self.lake_dir)
+        where = storage.root_uri if storage.remote else storage.root
+        return LakeFullError(
+            f"lake disk full: no space left under {where} to write "
+            f"{topic}[{partition}] offsets {buffer.first_offset}..{buffer.last_offset} "
+            f"({os.strerror(error.errno)}). Nothing of it was committed (the partition stays at "
+            f"offset {next_offset or 0}); free space and run the loader again"
+        )
 
     def _write_pending(
         self, partition: int, name: str, by_date: dict[date, pa.Table], rejects: list[Reject]

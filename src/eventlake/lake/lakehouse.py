@@ -13,6 +13,9 @@ One setting names the catalog, ``EVENTLAKE_CATALOG``: ``sqlite:<path>`` (the def
 
 DuckDB's extensions come from PyPI wheels (duckdb-extension-*), installed from their files:
 nothing is downloaded at run time.
+
+A PostgreSQL catalog that does not answer is UnreachableError (exit 1), one line naming its
+host and port, not DuckDB's IO error with a traceback.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from pathlib import Path
 
 import duckdb
 
-from eventlake.exceptions import ConfigError
+from eventlake.exceptions import ConfigError, UnreachableError
 from eventlake.lake.storage import lake_storage
 
 ALIAS = "lakehouse"
@@ -117,9 +120,43 @@ def connect(
     connection.execute("set TimeZone = 'UTC'")
     lake_storage(lake_dir).configure(connection)  # a bucket: httpfs and its secret
     prepare_catalog(catalog)
-    connection.execute(attach_sql(catalog, lake_dir, read_only=read_only))
+    try:
+        connection.execute(attach_sql(catalog, lake_dir, read_only=read_only))
+    except duckdb.IOException as error:
+        connection.close()
+        if not catalog.startswith("postgres:") or POSTGRES_UNREACHABLE not in str(error):
+            raise
+        said = str(error).partition(POSTGRES_UNREACHABLE)[2].splitlines()[0]
+        reason = said.partition('": ')[2].split(" failed: ")[-1].strip() or said
+        if reason.startswith("FATAL"):  # it answered: a wrong database, user or password
+            raise ConfigError(
+                f"the catalog at {catalog_address(catalog)} refused the connection: "
+                f"{' '.join(reason.split())} (EVENTLAKE_CATALOG)"
+            ) from None
+        raise UnreachableError(
+            f"catalog unreachable at {catalog_address(catalog)} ({reason}): is PostgreSQL "
+            "running there? (EVENTLAKE_CATALOG)",
+            reason=reason,
+        ) from None
     connection.execute(f"use {ALIAS}")
     return connection
+
+
+POSTGRES_UNREACHABLE = "Unable to connect to Postgres"
+"""What DuckDB's postgres extension says when it gets no connection: the server does not
+answer (refused, timed out, unknown host), or it refused (FATAL: a wrong database, user or
+password)."""
+
+
+def catalog_address(catalog: str) -> str:
+    """Where a catalog lives, without its password: the file of `sqlite:`, host:port/dbname of
+    `postgres:` (libpq's keyword string)."""
+    kind, _, rest = catalog.partition(":")
+    if kind != "postgres":
+        return rest
+    words = dict(word.split("=", 1) for word in rest.split() if "=" in word)
+    address = f"{words.get('host', 'localhost')}:{words.get('port', '5432')}"
+    return f"{address}/{words['dbname']}" if "dbname" in words else address
 
 
 def _extension_file(name: str) -> Path:

@@ -230,7 +230,13 @@ class LakeStorage:
         parent, _, name = relative.rpartition("/")
         self.fs.create_dir(parent or ".", recursive=True)
         tmp = f"{parent}/.{name}{TMP_SUFFIX}" if parent else f".{name}{TMP_SUFFIX}"
-        yield tmp
+        try:
+            yield tmp
+        except BaseException:
+            # A write that failed (a full disk) leaves no half file behind to hold its room.
+            with contextlib.suppress(OSError):
+                self.fs.delete_file(tmp)
+            raise
         self.fs.move(tmp, relative)
 
     def _fsync(self, relative: str) -> None:

@@ -135,6 +135,15 @@ ERASURE_OLDEST_AGE = Gauge(
     "Age of the oldest open erasure request since its receipt (0 when none is open).",
 )
 
+# -- dependencies -------------------------------------------------------------------------------
+
+DEPENDENCY_UP = Gauge(
+    "eventlake_up",
+    "1 while the process reaches a service it depends on (kafka, redis, catalog), 0 while it "
+    "does not and retries (eventlake.ops.health). Absent until the process first knows.",
+    ["dependency"],
+)
+
 # -- the supervisor -----------------------------------------------------------------------------
 
 CHILD_UP = Gauge(

@@ -21,9 +21,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from eventlake.config import Settings
+from eventlake.exceptions import UnreachableError
 from eventlake.lake import layout
+from eventlake.lake.lakehouse import catalog_address
 from eventlake.ops import metrics
 from eventlake.ops.config import OpsConfig
+from eventlake.ops.health import Dependency
 from eventlake.ops.lag import LagTracker
 
 log = logging.getLogger(__name__)
@@ -156,7 +159,8 @@ def failed_nodes(target_dir: Path, since: float) -> int | None:
 
 class ScheduleObserver:
     """Each scheduled run: outcome, duration, last success, failed nodes; and, refreshed in the
-    background, the lakehouse's freshness (analytics, training) and the erasure requests."""
+    background, the lakehouse's freshness (analytics, training) and the erasure requests. The
+    probe also tells whether the catalog answers (eventlake_up{dependency="catalog"})."""
 
     def __init__(
         self,
@@ -171,6 +175,9 @@ class ScheduleObserver:
         self.refresh = refresh
         self.newest: dict[str, float | None] = {"analytics": None, "training": None}
         self.oldest_open: float | None = None
+        self.catalog = Dependency(
+            "catalog", catalog_address(settings.catalog), hint="EVENTLAKE_CATALOG"
+        )
         self._wake = threading.Event()
         self._closed = threading.Event()
         for consumer in self.newest:
@@ -206,9 +213,14 @@ class ScheduleObserver:
         while not self._closed.is_set():
             try:
                 self.probe()
+            except UnreachableError as error:  # said once, not once a probe
+                self.catalog.down(error.reason)
             except Exception as error:  # noqa: BLE001 - the next probe tries again
+                self.catalog.up()  # it answered: the lakehouse is what failed
                 first = str(error).strip().splitlines()[0] if str(error).strip() else error
                 log.warning("could not read the lakehouse for metrics: %s", first)
+            else:
+                self.catalog.up()
             self._wake.wait(self.refresh)
             self._wake.clear()
 

@@ -32,16 +32,18 @@ def produce(
 
     from eventlake.ingest.kafka import produce as produce_with_backpressure
     from eventlake.ingest.kafka import producer_config as shared_config
+    from eventlake.ingest.kafka_health import kafka_health
 
     errors: Counter[str] = Counter()
     fatal: list[str] = []
+    health = kafka_health(bootstrap_servers)
 
     def on_delivery(error: KafkaError | None, _message: object) -> None:
         if error is not None:
             errors[str(error)] += 1
 
     def on_error(error: KafkaError) -> None:
-        log.warning("producer: %s", error)
+        health.on_error(error)  # an unreachable broker: one line, not one per retry
         if error.fatal():
             fatal.append(str(error))
 
@@ -53,7 +55,6 @@ def produce(
             "delivery.report.only.error": True,
             "on_delivery": on_delivery,
             "error_cb": on_error,
-            "logger": log,
         },
     )
     config.update(producer_config or {})

@@ -14,10 +14,16 @@ An erasure is done in three steps, each idempotent: erase the subjects (their ha
 store's suppression list in the same transaction), publish the confirmations, then move the
 erasure topic's offsets. A crash between them repeats the erasure (deleting nothing more) and
 the confirmation; it never loses one.
+
+An unreachable broker or store server is said once (eventlake.ops.health) and waited for: a
+batch the store could not take left no trace in it (one transaction), so once the server
+answers again the consumer reads on from the store's offsets, as a restart would. With
+`once`, it gives up after EVENTLAKE_CONNECT_TIMEOUT_SECONDS (UnreachableError, exit 1).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import signal
 import time
@@ -30,6 +36,7 @@ from confluent_kafka import (
     OFFSET_BEGINNING,
     Consumer,
     KafkaError,
+    KafkaException,
     Message,
     Producer,
     TopicPartition,
@@ -40,10 +47,12 @@ from eventlake.erasure.control import CONFIRMED, Confirmation
 from eventlake.erasure.subjects import ErasureRequest, subject_hash
 from eventlake.erasure.suppression import Suppressor
 from eventlake.erasure.topics import publish_confirmations
-from eventlake.exceptions import BrokerError, ErasureError
+from eventlake.exceptions import BrokerError, ErasureError, StoreUnreachableError
 from eventlake.ingest.decode import Decoder, Limits, RawBatch
 from eventlake.ingest.dlq import Reject
 from eventlake.ingest.kafka import consumer_config, produce, producer_config
+from eventlake.ingest.kafka_health import kafka_health
+from eventlake.ops.health import wait_for
 from eventlake.ops.metrics import count_dead_letters
 from eventlake.streaming import events as stream_events
 from eventlake.streaming.dedup import RecentIds
@@ -101,6 +110,7 @@ class StreamConsumer:
         self._assigned: set[tuple[str, int]] = set()
         self._at_end: set[tuple[str, int]] = set()
         self._stopped = False
+        self.kafka = kafka_health(settings.bootstrap_servers)
         self._consumer = Consumer(
             consumer_config(
                 settings.bootstrap_servers,
@@ -109,7 +119,12 @@ class StreamConsumer:
                 **{"fetch.wait.max.ms": 50},
             )
         )
-        self._producer = Producer(producer_config(settings.bootstrap_servers, **{"linger.ms": 5}))
+        self._producer = Producer(  # the DLQ's, flushed per batch: the consumer reports
+            producer_config(
+                settings.bootstrap_servers,
+                **{"linger.ms": 5, "error_cb": self.kafka.on_passive_error},
+            )
+        )
         self._dlq_errors: list[KafkaError] = []
         self.committed: dict[tuple[str, int], int] = {}
         """(topic, partition) -> next offset the store holds, for the partitions assigned."""
@@ -157,11 +172,18 @@ class StreamConsumer:
                 started = time.perf_counter()
                 messages = self._consumer.consume(self.config.batch_size, self.batch_timeout)
                 if messages:
-                    self._handle(messages)
+                    try:
+                        self._handle(messages)
+                    except StoreUnreachableError:
+                        self._resume_from_store(once)
                     self.progress.busy_seconds += time.perf_counter() - started
+                else:
+                    self.kafka.probe(self._consumer, self.settings.topic)
                 self._refresh_ends()
                 if once and self._assigned and self._at_end >= self._assigned:
                     break
+                if once:
+                    self.kafka.dependency.give_up_after(self.config.connect_timeout_seconds)
                 if time.monotonic() - last_report >= self.progress_every:
                     if self.progress.batches != reported:  # quiet while idle
                         self._report()
@@ -187,7 +209,34 @@ class StreamConsumer:
             p.erasures,
         )
 
+    def _resume_from_store(self, once: bool) -> None:
+        """The store's server stopped answering during a batch: nothing of the batch reached
+        the store (one transaction), but the consumer read past it. Wait for the server, then
+        read again from the store's offsets, as a restarted process would (with a fresh memory
+        of recent ids, as it would have too, so the replayed events are not taken for
+        duplicates)."""
+        stored = wait_for(
+            self.store.dependency,  # only a store with a server raises StoreUnreachableError
+            self.store.offsets,
+            (StoreUnreachableError,),
+            give_up_after=self.config.connect_timeout_seconds if once else None,
+            stopped=lambda: self._stopped,
+        )
+        if stored is None:
+            return  # stopped while waiting: the next start reads from the store's offsets
+        for key in list(self._assigned):
+            offset = stored.get(key)
+            with contextlib.suppress(KafkaException):  # revoked meanwhile: on_assign seeks
+                self._consumer.seek(
+                    TopicPartition(*key, OFFSET_BEGINNING if offset is None else offset)
+                )
+            self.committed[key] = offset or 0
+            self._at_end.discard(key)
+        self.recent_ids = RecentIds()
+        log.info("%s: reading again from the store's offsets", self.store.name)
+
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self.kafka.seen()
         stored = self.store.offsets()
         for tp in partitions:
             next_offset = stored.get((tp.topic, tp.partition))
@@ -219,11 +268,14 @@ class StreamConsumer:
                 records[message.topic()].append(message)
                 self._at_end.discard(key)
             elif error.code() == KafkaError._PARTITION_EOF:
+                self.kafka.seen()
                 self._at_end.add(key)
             elif error.fatal():
                 raise BrokerError(f"{self.store.name} consumer: {error}")
             else:  # transient (a broker restarting): the client retries by itself
                 log.error("%s consumer: %s", self.store.name, error)
+        if records[self.settings.topic] or records[self.settings.erasure_topic]:
+            self.kafka.seen()
         before = replace(self.progress)
         self.progress.batches += 1
         # Erasures first: events of a subject erased in this very batch are then suppressed.

@@ -13,10 +13,14 @@ Keys, all under config.redis_prefix (P); a user's keys share the hash tag {user_
     P suppressed              hash subject_hash -> erased_at (ISO)
 The scripts touch keys they compute, and offsets live beside the user keys in one
 transaction: the store needs a standalone Redis (or one cluster slot), not a cluster.
+
+A server that does not answer raises StoreUnreachableError (exit 1); a caller that waits for
+it (the stream consumer) reports to the store's `dependency` (eventlake.ops.health).
 """
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -28,6 +32,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import redis
 
+from eventlake.exceptions import StoreUnreachableError
+from eventlake.ops.health import Dependency
 from eventlake.streaming.config import OnlineConfig
 from eventlake.streaming.online.features import (
     RESOLUTIONS,
@@ -112,6 +118,25 @@ end
 """
 
 
+UNREACHABLE = (redis.ConnectionError, redis.TimeoutError)
+"""What redis-py raises when the server does not answer (its own errors are answers)."""
+
+
+@functools.cache
+def redis_dependency(url: str) -> Dependency:
+    """The redis Dependency of a server in this process, named without its password."""
+    try:
+        kwargs = redis.connection.parse_url(url)
+        address = (
+            kwargs.get("path") or f"{kwargs.get('host', 'localhost')}:{kwargs.get('port', 6379)}"
+        )
+        if kwargs.get("db"):
+            address += f"/{kwargs['db']}"
+    except ValueError:
+        address = url.rpartition("@")[2]
+    return Dependency("redis", address, hint="EVENTLAKE_REDIS_URL")
+
+
 def _interleave(*columns: pa.Array | pa.ChunkedArray | np.ndarray | list) -> list:
     """Row-major flattening of equal-length columns: a script's ARGV records."""
     arrays = [
@@ -135,13 +160,14 @@ class RedisOnlineStore:
         self._suppressed = f"{self.prefix}suppressed"
         self._batch_users = f"{self.prefix}batch:users"
         self._batch_next = f"{self.prefix}batch:next"
+        self.dependency = redis_dependency(config.redis_url)
+        """The server's Dependency, for a caller that waits for it to answer."""
         try:
             self._redis = redis.Redis.from_url(config.redis_url, decode_responses=True)
+        except ValueError as error:
+            raise StoreError(f"EVENTLAKE_REDIS_URL is not a Redis URL: {error}") from None
+        with self._errors():
             self._redis.ping()
-        except (ValueError, redis.RedisError) as error:
-            raise StoreError(
-                f"cannot reach the online store's Redis (EVENTLAKE_REDIS_URL): {error}"
-            ) from None
         scripts = (ADD_COUNTS, ADD_RECENT, MAX_TIMES, ERASE_USER, LOAD_BATCH, SWAP_BATCH)
         (
             self._add_counts,
@@ -168,6 +194,11 @@ class RedisOnlineStore:
     def _errors(self) -> Iterator[None]:
         try:
             yield
+        except UNREACHABLE as error:
+            raise StoreUnreachableError(
+                f"online store: redis unreachable at {self.dependency.address} ({error})",
+                reason=str(error),
+            ) from None
         except redis.RedisError as error:
             raise StoreError(f"online store (redis): {error}") from None
 
