@@ -1,6 +1,6 @@
 """The lake's storage: a path or a bucket URI from the environment, DuckDB's S3 secret from the
-standard AWS variables, and the rules by which readers skip a flush the loader has not
-committed and the inputs of a merge."""
+standard AWS variables, a staged write that publishes nothing when it fails, and the rules by
+which readers skip a flush the loader has not committed and the inputs of a merge."""
 
 from __future__ import annotations
 
@@ -83,6 +83,23 @@ def test_readers_read_committed_files_a_committed_merge_does_not_supersede():
     assert layout.readable([*inputs, flushing], checkpoints) == inputs
     # An uncommitted file hides nothing, whatever its range.
     assert layout.readable([*inputs, path(10, 29)], checkpoints) == inputs
+
+
+def test_a_staged_file_is_published_whole_or_not_at_all(lake_dir):
+    storage = lake_storage(lake_dir)
+    key = "raw/events/event_date=2026-03-14/merged.parquet"
+
+    with pytest.raises(KeyboardInterrupt), storage.staged_file(key) as staged:
+        staged.write_bytes(b"half a file")
+        raise KeyboardInterrupt("killed before the check")
+    assert not staged.exists()
+    assert not storage.exists(key)
+
+    with storage.staged_file(key) as staged:
+        staged.write_bytes(b"the whole file")
+    assert not staged.exists()
+    assert storage.get_bytes(key) == b"the whole file"
+    assert [i.path for i in storage.list_files("", hidden=True)] == [key]
 
 
 def test_checkpoints_and_files_round_trip_on_a_folder(tmp_path):
