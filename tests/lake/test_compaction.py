@@ -1,4 +1,5 @@
-"""Compaction on real Parquet files: every row once, committed files only, crash healing."""
+"""Compaction on real Parquet files, in a folder and in a bucket: every row once, committed files
+only, crash healing."""
 
 from __future__ import annotations
 
