@@ -3,7 +3,12 @@ own. `catalog` is an EVENTLAKE_CATALOG string (sqlite:<path> or postgres:<libpq 
 
 from __future__ import annotations
 
+import csv
+import io
+import os
 import shutil
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -14,25 +19,50 @@ from eventlake.lake.storage import is_remote, lake_storage
 REPO = PROJECT_DIR
 
 
-def dbt(lake: Path | str, catalog: str, *args: str, check: bool = True) -> str:
-    """Run dbt from the repo root on this lake and catalog; return its output. dbt's target and
-    logs go beside the lake (beside a SQLite catalog, or in a scratch folder, for a bucket)."""
+def lake_env(lake: Path | str, catalog: str) -> dict[str, str]:
+    """The lake, the catalog, and dbt's target and logs beside the lake (beside a SQLite
+    catalog, or in a scratch folder, for a bucket)."""
     if not is_remote(lake):
         work = Path(lake).parent
     elif catalog.startswith("sqlite:"):
         work = Path(catalog.removeprefix("sqlite:")).parent
     else:
         work = Path(tempfile.mkdtemp(prefix="eventlake-dbt-"))
-    env = dict(
+    return dict(
         EVENTLAKE_LAKE_DIR=str(lake),
         EVENTLAKE_CATALOG=catalog,
         DBT_TARGET_PATH=str(work / "target"),
         DBT_LOG_PATH=str(work / "logs"),
     )
-    done = run_dbt(*args, cwd=REPO, env=env, timeout=600)
+
+
+def dbt(lake: Path | str, catalog: str, *args: str, check: bool = True) -> str:
+    """Run dbt from the repo root on this lake and catalog; return its output."""
+    done = run_dbt(*args, cwd=REPO, env=lake_env(lake, catalog), timeout=600)
     if check:
         assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
     return done.stdout
+
+
+def eventlake(lake: Path | str, catalog: str, *args: str) -> str:
+    """Run the eventlake CLI in a process of its own from the repo root on this lake and
+    catalog; return its output."""
+    done = subprocess.run(
+        [sys.executable, "-m", "eventlake.cli", *args],
+        cwd=REPO,
+        env=dict(os.environ, **lake_env(lake, catalog)),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+    return done.stdout
+
+
+def eventlake_sql(lake: Path | str, catalog: str, sql: str) -> list[list[str]]:
+    """The rows of `eventlake sql -c` (CSV, unbilled), header row first."""
+    output = eventlake(lake, catalog, "sql", "-c", sql, "--format", "csv", "--allow-full-scan")
+    return list(csv.reader(io.StringIO(output)))
 
 
 PROJECT_FILES = (

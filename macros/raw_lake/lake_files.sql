@@ -10,13 +10,20 @@
 {%- endmacro %}
 
 {#-
-    DuckDB: the committed raw files only. A loader file is named
+    DuckDB: the raw files a reader reads, by two rules (layout.readable in
+    Python). Committed: a loader file is named
     <topic>+<partition>+<first offset>+<last offset>.parquet; it is committed
     once its partition's checkpoint (<lake>/_checkpoints/<topic>/<partition>
     .json) moved next_offset past its last offset. Until then it belongs to a
     flush under way, or to one that crashed and that recovery will delete: on
     a bucket, where a flush writes under final names, no build reads it. A
     file named otherwise, or of a partition without a checkpoint, is read.
+    Not superseded: a committed file whose range another committed file of
+    its folder, topic and partition strictly contains is an input of that
+    merged file (compaction), not deleted yet or left by a merge that
+    crashed; the merged file holds its rows. A file is contained exactly when
+    one sorted before it (by first offset, wider first) reaches at least as
+    far: a running max, so the listing is scanned once.
 -#}
 {% macro duckdb__lake_files(source_name, table_name) -%}
     {%- if not execute -%}
@@ -38,10 +45,11 @@
                 )
                 as date
             ) as event_date,
+            regexp_extract(file, '^(.*)/[^/]*$', 1) as folder_path,
             regexp_extract(
                 file,
-                '/([^/+]+)[+]([0-9]{5})[+][0-9]{20}[+]([0-9]{20})[.]parquet$',
-                ['topic', 'kafka_partition', 'last_offset']
+                '/([^/+]+)[+]([0-9]{5})[+]([0-9]{20})[+]([0-9]{20})[.]parquet$',
+                ['topic', 'kafka_partition', 'first_offset', 'last_offset']
             ) as loader_name
         from glob({{ dbt.string_literal(files_glob) }})
     ),
@@ -66,22 +74,56 @@
             cast(null as bigint) as next_offset
         where false
     {%- endif %}
+    ),
+
+    committed_file as (
+        select
+            lake_file.file_path,
+            lake_file.event_date,
+            lake_file.folder_path,
+            lake_file.loader_name.topic as topic,
+            lake_file.loader_name.kafka_partition as kafka_partition,
+            try_cast(lake_file.loader_name.first_offset as bigint)
+                as first_offset,
+            try_cast(lake_file.loader_name.last_offset as bigint)
+                as last_offset
+        from lake_file
+        left join checkpoint
+            on
+                lake_file.loader_name.topic = checkpoint.partition_key.topic
+                and lake_file.loader_name.kafka_partition
+                = checkpoint.partition_key.kafka_partition
+        where
+            lake_file.loader_name.topic = ''
+            or checkpoint.partition_key is null
+            or cast(lake_file.loader_name.last_offset as bigint)
+            < checkpoint.next_offset
+    ),
+
+    reach_before as (
+        select
+            file_path,
+            event_date,
+            last_offset,
+            max(last_offset) over (
+                partition by folder_path, topic, kafka_partition
+                order by first_offset asc, last_offset desc
+                rows between unbounded preceding and 1 preceding
+            ) as widest_last_offset
+        from committed_file
+    ),
+
+    readable_file as (
+        select
+            file_path,
+            event_date
+        from reach_before
+        where
+            widest_last_offset is null
+            or widest_last_offset < last_offset
     )
 
-    select
-        lake_file.file_path,
-        lake_file.event_date
-    from lake_file
-    left join checkpoint
-        on
-            lake_file.loader_name.topic = checkpoint.partition_key.topic
-            and lake_file.loader_name.kafka_partition
-            = checkpoint.partition_key.kafka_partition
-    where
-        lake_file.loader_name.topic = ''
-        or checkpoint.partition_key is null
-        or cast(lake_file.loader_name.last_offset as bigint)
-        < checkpoint.next_offset)
+    select * from readable_file)
 {%- endmacro %}
 
 {% macro spark__lake_files(source_name, table_name) -%}

@@ -1,8 +1,10 @@
-"""Compaction on real Parquet files: every row once, committed files only, crash healing."""
+"""Compaction on real Parquet files, in a folder and in a bucket: every row once, committed files
+only, crash healing."""
 
 from __future__ import annotations
 
 import random
+import tempfile
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -19,9 +21,11 @@ from eventlake.exceptions import ConfigError, LakeError
 from eventlake.ingest.loader import BLOOM_FILTER_COLUMNS, SORT_KEYS, Loader
 from eventlake.lake import compaction, layout
 from eventlake.lake.compaction import CompactionConfig, apply_compaction, compact, plan_compaction
+from eventlake.lake.inventory import lake_summary
 from eventlake.lake.lakehouse import connect
 from eventlake.lake.layout import Checkpoint, data_file_name, event_date_dir, write_checkpoint
 from eventlake.lake.maintenance import MaintenanceConfig, cleanup_instant, maintain
+from eventlake.lake.storage import lake_storage
 
 TOPIC = "events"
 DAY = date(2026, 3, 14)
@@ -48,50 +52,77 @@ def events_table(first: int, last: int, partition: int = 0, **extra: list) -> pa
     return pa.table(columns)
 
 
-def land(
-    lake_dir: Path, first: int, last: int, *, partition: int = 0, day: date = DAY, **extra
-) -> Path:
-    """A raw file as the loader writes it (same sort, Bloom filter and atomic write)."""
-    path = event_date_dir(lake_dir, day) / data_file_name(TOPIC, partition, first, last)
-    layout.write_parquet_atomic(
+def land_key(
+    lake: Path | str, first: int, last: int, *, partition: int = 0, day: date = DAY, **extra
+) -> str:
+    """A raw file as the loader writes it (same sort, Bloom filter and atomic write), in a
+    folder or a bucket; returns its path relative to the lake."""
+    key = layout.event_date_key(day, data_file_name(TOPIC, partition, first, last))
+    layout.publish_parquet(
         events_table(first, last, partition, **extra),
-        path,
+        lake,
+        key,
         row_group_size=1_000,
         sort_by=SORT_KEYS,
         bloom_filter_columns=BLOOM_FILTER_COLUMNS,
     )
-    return path
+    return key
 
 
-def commit(lake_dir: Path, next_offset: int, partition: int = 0, pending=()) -> None:
-    pending = [str(p.relative_to(lake_dir)) for p in pending]
-    write_checkpoint(lake_dir, TOPIC, partition, Checkpoint(next_offset, pending))
+def land(
+    lake_dir: Path, first: int, last: int, *, partition: int = 0, day: date = DAY, **extra
+) -> Path:
+    """land_key in a folder: the file's path."""
+    return lake_dir / land_key(lake_dir, first, last, partition=partition, day=day, **extra)
 
 
-def raw_rows(lake_dir: Path) -> list[tuple[int, int]]:
-    """(partition, offset) of every row a reader of the raw lake sees."""
-    glob = lake_dir / layout.RAW_EVENTS / "*" / "*.parquet"
-    return sorted(
-        duckdb.sql(
-            f"select _partition, _offset from read_parquet('{glob}', "
-            "hive_partitioning = true, union_by_name = true)"
-        ).fetchall()
-    )
+def commit(lake: Path | str, next_offset: int, partition: int = 0, pending=()) -> None:
+    pending = [p if isinstance(p, str) else str(p.relative_to(lake)) for p in pending]
+    write_checkpoint(lake, TOPIC, partition, Checkpoint(next_offset, pending))
 
 
-def data_files(lake_dir: Path) -> list[str]:
-    return sorted(p.name for p in (lake_dir / layout.RAW_EVENTS).glob("*/*.parquet"))
+def read_rows(lake: Path | str, relative: list[str]) -> list[tuple[int, int]]:
+    """(partition, offset) of every row of these files (relative to the lake), read by DuckDB."""
+    storage = lake_storage(lake)
+    files = ", ".join(f"'{storage.uri(path)}'" for path in relative)
+    with duckdb.connect() as connection:
+        storage.configure(connection)
+        return sorted(
+            connection.execute(
+                f"select _partition, _offset from read_parquet([{files}], union_by_name = true)"
+            ).fetchall()
+        )
 
 
-def snapshot(root: Path) -> dict[str, tuple[int, int]]:
+def listed(lake: Path | str) -> list[str]:
+    """Every raw file's path relative to the lake, as a listing shows it."""
+    infos = lake_storage(lake).list_files(layout.RAW_EVENTS.as_posix(), suffix=".parquet")
+    return [info.path for info in infos]
+
+
+def raw_rows(lake: Path | str) -> list[tuple[int, int]]:
+    """(partition, offset) of every row of every raw file: what a reader without rules sees."""
+    return read_rows(lake, listed(lake))
+
+
+def readable_rows(lake: Path | str) -> list[tuple[int, int]]:
+    """(partition, offset) of every row a reader sees that applies layout.readable."""
+    return read_rows(lake, layout.readable(listed(lake), layout.read_checkpoints(lake)))
+
+
+def data_files(lake: Path | str) -> list[str]:
+    return sorted(path.rpartition("/")[2] for path in listed(lake))
+
+
+def snapshot(lake: Path | str) -> dict[str, tuple[int, int]]:
+    """Every file of the lake (hidden ones too) -> (size, mtime in ns)."""
     return {
-        str(p.relative_to(root)): (p.stat().st_size, p.stat().st_mtime_ns)
-        for p in root.rglob("*")
-        if p.is_file()
+        info.path: (info.size, info.mtime_ns)
+        for info in lake_storage(lake).list_files("", hidden=True)
     }
 
 
-def compact_now(lake_dir: Path, config: CompactionConfig = BIG):
+def compact_now(lake_dir: Path | str, config: CompactionConfig = BIG):
     _, result = compact(lake_dir, config, apply=True)
     return result
 
@@ -183,11 +214,11 @@ def test_merges_stay_near_the_target_size_and_large_files_break_a_run(tmp_path):
     apply_compaction(plan, config)
 
     assert all(m.input_bytes <= size * 4 for m in plan.merges)
-    assert all(large not in [f.path for f in m.inputs] for m in plan.merges)
+    assert all(large.name not in [f.name for f in m.inputs] for m in plan.merges)
     assert all(m.inputs[-1].last < 1_000 or m.inputs[0].first > 9_999 for m in plan.merges)
     assert sum(len(m.inputs) for m in plan.merges) == len(small) + len(tail)
     assert raw_rows(tmp_path) == offsets(0, 10_299)
-    ranges = [compaction.parse_data_file_name(n)[2:] for n in data_files(tmp_path)]
+    ranges = [layout.parse_data_file_name(n)[2:] for n in data_files(tmp_path)]
     assert all(a[1] < b[0] for a, b in zip(ranges, ranges[1:], strict=False))
     assert large.exists()
 
@@ -208,6 +239,54 @@ def test_date_option_limits_compaction_to_those_partitions(tmp_path):
     assert [p.name for p in event_date_dir(tmp_path, other).glob("*.parquet")] == [
         data_file_name(TOPIC, 0, 20, 39)
     ]
+
+
+def test_in_a_bucket_small_objects_become_one_per_partition_and_date_and_go(
+    s3_lake, tmp_path, monkeypatch
+):
+    """One PUT of the merged object, then a DELETE of each input; the merge is staged in a
+    local file that is removed, and the bucket never holds a temporary object."""
+    for first in range(0, 60, 10):
+        land_key(s3_lake, first, first + 9)
+    land_key(s3_lake, 0, 4, partition=1)
+    land_key(s3_lake, 5, 9, partition=1)
+    later = DAY + timedelta(days=1)
+    land_key(s3_lake, 60, 69, day=later)
+    land_key(s3_lake, 70, 79, day=later)
+    commit(s3_lake, 80)
+    commit(s3_lake, 10, partition=1)
+    before = raw_rows(s3_lake)
+    staging = tmp_path / "staging"
+    staging.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(staging))
+
+    _, result = compact(s3_lake, BIG, apply=True)
+
+    merged = layout.event_date_key(DAY, data_file_name(TOPIC, 0, 0, 59))
+    assert listed(s3_lake) == [
+        merged,
+        layout.event_date_key(DAY, data_file_name(TOPIC, 1, 0, 9)),
+        layout.event_date_key(later, data_file_name(TOPIC, 0, 60, 79)),
+    ]
+    assert raw_rows(s3_lake) == before == offsets(0, 79) + offsets(0, 9, partition=1)
+    assert (result.files_before, result.files_after, result.merges, result.rows_merged) == (
+        10,
+        3,
+        3,
+        90,
+    )
+    storage = lake_storage(s3_lake)
+    stored = storage.list_files("", hidden=True)
+    assert result.bytes_after == sum(i.size for i in stored if i.path.endswith(".parquet"))
+    assert not [i.path for i in stored if i.path.endswith(layout.TMP_SUFFIX)]
+    assert not [p for p in staging.iterdir() if p.is_file()], "the staging file is removed"
+    with storage.fs.open_input_file(merged) as source:
+        parquet = pq.ParquetFile(source)
+        assert parquet.read()["_offset"].to_pylist() == list(range(60))
+        (sorting,) = parquet.metadata.row_group(0).sorting_columns
+        assert parquet.metadata.schema.column(sorting.column_index).name == "_offset"
+    summary = lake_summary(s3_lake)
+    assert (summary["rows landed"], summary["files"]) == (90, 3)
 
 
 # -- exactly once with the loader ------------------------------------------------------------------
@@ -244,32 +323,41 @@ def test_files_at_or_after_next_offset_and_partitions_without_checkpoint_are_unt
     assert len(data_files(tmp_path)) == 5
 
 
-def test_crash_between_rename_and_removal_is_healed_by_the_next_run(tmp_path, monkeypatch):
+def test_crash_between_publishing_and_deleting_the_inputs_is_read_once_and_healed(
+    lake_dir, monkeypatch
+):
+    """The merged file is in place (renamed on disk, PUT on a bucket) and its five inputs are
+    not deleted yet: a reader applying the rule reads each row once, the next run deletes
+    them."""
     for first in range(0, 50, 10):
-        land(tmp_path, first, first + 9)
-    commit(tmp_path, 50)
+        land_key(lake_dir, first, first + 9)
+    commit(lake_dir, 50)
 
-    def crash(_path):
-        raise KeyboardInterrupt("killed after the rename")
+    def crash(*_):
+        raise KeyboardInterrupt("killed after publishing the merged file")
 
     with monkeypatch.context() as patch:
-        patch.setattr(compaction, "_unlink", crash)
+        patch.setattr(compaction, "_delete", crash)
         with pytest.raises(KeyboardInterrupt):
-            compact_now(tmp_path)
-    assert len(data_files(tmp_path)) == 6, "the merged file and its five inputs"
-    assert len(raw_rows(tmp_path)) == 100, "a reader now sees every row twice"
+            compact_now(lake_dir)
+    assert len(data_files(lake_dir)) == 6, "the merged file and its five inputs"
+    assert len(raw_rows(lake_dir)) == 100, "a reader without the rule sees every row twice"
+    assert readable_rows(lake_dir) == offsets(0, 49)
+    assert lake_summary(lake_dir)["rows landed"] == 50
+    assert lake_summary(lake_dir)["files"] == 1
 
-    plan = plan_compaction(tmp_path, BIG)
+    plan = plan_compaction(lake_dir, BIG)
     assert len(plan.covered) == 5 and plan.merges == ()
-    compact_now(tmp_path)
+    assert {cover.name for _, cover in plan.covered} == {data_file_name(TOPIC, 0, 0, 49)}
+    compact_now(lake_dir)
 
-    assert data_files(tmp_path) == [data_file_name(TOPIC, 0, 0, 49)]
-    assert raw_rows(tmp_path) == offsets(0, 49)
-    land(tmp_path, 50, 59)
-    commit(tmp_path, 60)
-    compact_now(tmp_path)
-    assert data_files(tmp_path) == [data_file_name(TOPIC, 0, 0, 59)]
-    assert raw_rows(tmp_path) == offsets(0, 59)
+    assert data_files(lake_dir) == [data_file_name(TOPIC, 0, 0, 49)]
+    assert raw_rows(lake_dir) == offsets(0, 49)
+    land_key(lake_dir, 50, 59)
+    commit(lake_dir, 60)
+    compact_now(lake_dir)
+    assert data_files(lake_dir) == [data_file_name(TOPIC, 0, 0, 59)]
+    assert raw_rows(lake_dir) == offsets(0, 59)
 
 
 def test_temporary_file_of_a_merge_killed_before_its_rename_is_removed(tmp_path):
@@ -333,26 +421,28 @@ def test_dry_run_changes_nothing(tmp_path):
     assert snapshot(tmp_path) == before
 
 
-def test_loader_recovery_after_compaction_replays_the_uncommitted_flush_once(tmp_path):
-    land(tmp_path, 0, 9)
-    land(tmp_path, 10, 19)
-    crashed = [land(tmp_path, 20, 29), land(tmp_path, 20, 29, day=DAY + timedelta(days=1))]
-    commit(tmp_path, 20, pending=crashed)
+def test_loader_recovery_after_compaction_replays_the_uncommitted_flush_once(lake_dir):
+    land_key(lake_dir, 0, 9)
+    land_key(lake_dir, 10, 19)
+    crashed = [land_key(lake_dir, 20, 29), land_key(lake_dir, 20, 29, day=DAY + timedelta(days=1))]
+    commit(lake_dir, 20, pending=crashed)
+    storage = lake_storage(lake_dir)
 
-    compact_now(tmp_path)
-    assert layout.recover_partition(tmp_path, TOPIC, 0) == 20
+    compact_now(lake_dir)
+    assert layout.recover_partition(lake_dir, TOPIC, 0) == 20
 
-    assert not any(p.exists() for p in crashed)
-    assert raw_rows(tmp_path) == offsets(0, 19)
+    assert not any(storage.exists(p) for p in crashed)
+    assert listed(lake_dir) == [layout.event_date_key(DAY, data_file_name(TOPIC, 0, 0, 19))]
+    assert raw_rows(lake_dir) == offsets(0, 19)
     for first, last in ((20, 24), (25, 29)):  # the replay cuts its files elsewhere
-        path = event_date_dir(tmp_path, DAY) / data_file_name(TOPIC, 0, first, last)
-        commit(tmp_path, first, pending=[path])
-        land(tmp_path, first, last)
-        commit(tmp_path, last + 1)
-    compact_now(tmp_path)
+        key = layout.event_date_key(DAY, data_file_name(TOPIC, 0, first, last))
+        commit(lake_dir, first, pending=[key])
+        land_key(lake_dir, first, last)
+        commit(lake_dir, last + 1)
+    compact_now(lake_dir)
 
-    assert data_files(tmp_path) == [data_file_name(TOPIC, 0, 0, 29)]
-    assert raw_rows(tmp_path) == offsets(0, 29)
+    assert data_files(lake_dir) == [data_file_name(TOPIC, 0, 0, 29)]
+    assert raw_rows(lake_dir) == offsets(0, 29)
 
 
 @pytest.mark.broker
@@ -390,27 +480,28 @@ def test_config_rejects_nonsense(options):
         CompactionConfig(**options)
 
 
-def test_cli_is_a_dry_run_unless_apply(tmp_path):
+def test_cli_is_a_dry_run_unless_apply(lake_dir, tmp_path):
     for first in range(0, 30, 10):
-        land(tmp_path, first, first + 9)
-    commit(tmp_path, 30)
-    before = snapshot(tmp_path)
+        land_key(lake_dir, first, first + 9)
+    commit(lake_dir, 30)
+    before = snapshot(lake_dir)
     env = {
-        "EVENTLAKE_LAKE_DIR": str(tmp_path),
+        "EVENTLAKE_LAKE_DIR": str(lake_dir),
         "EVENTLAKE_CATALOG": f"sqlite:{tmp_path / 'lakehouse.sqlite'}",
     }
-    assert Settings.from_env(env).lake_dir == tmp_path
+    assert Settings.from_env(env).lake_dir == lake_dir
 
     dry = CliRunner().invoke(cli, ["compact"], env=env)
     assert dry.exit_code == 0, dry.output
+    assert f"event_date={DAY}: 3 files" in dry.output
     assert "dry run: 3 files would become 1" in dry.output
     assert "lakehouse: no catalog at sqlite:" in dry.output  # nothing built: none created
-    assert snapshot(tmp_path) == before
+    assert snapshot(lake_dir) == before
 
     applied = CliRunner().invoke(cli, ["compact", "--apply", "--target-mb", "16"], env=env)
     assert applied.exit_code == 0, applied.output
     assert "files 3 -> 1" in applied.output
-    assert data_files(tmp_path) == [data_file_name(TOPIC, 0, 0, 29)]
+    assert data_files(lake_dir) == [data_file_name(TOPIC, 0, 0, 29)]
 
 
 # -- the lakehouse: DuckLake's merge, snapshot expiry and cleanup ----------------------------------

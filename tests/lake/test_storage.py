@@ -1,6 +1,6 @@
 """The lake's storage: a path or a bucket URI from the environment, DuckDB's S3 secret from the
-standard AWS variables, and the rule by which readers skip a flush the loader has not
-committed."""
+standard AWS variables, a staged write that publishes nothing when it fails, and the rules by
+which readers skip a flush the loader has not committed and the inputs of a merge."""
 
 from __future__ import annotations
 
@@ -50,6 +50,56 @@ def test_a_file_is_committed_once_next_offset_passed_its_last_offset():
     # Files the loader did not name, or of a partition without a checkpoint, are read.
     assert is_committed("part-0.parquet", {})
     assert is_committed(name, {("events", 4): Checkpoint(0)})
+
+
+def test_a_file_a_committed_merge_contains_is_superseded_in_its_folder_only():
+    def path(first: int, last: int, partition: int = 0, day: str = "2026-03-14") -> str:
+        return f"raw/events/event_date={day}/{data_file_name('events', partition, first, last)}"
+
+    inputs, merged = [path(0, 9), path(10, 19)], path(0, 19)
+    others = [
+        path(20, 29),  # after the merged range
+        path(15, 25),  # overlaps it without being inside: not the merge's
+        path(0, 9, partition=1),  # another Kafka partition
+        path(5, 9, day="2026-03-15"),  # another date folder
+        "raw/events/event_date=2026-03-14/part-0.parquet",  # not a loader name
+    ]
+
+    assert layout.superseded([*inputs, merged, *others]) == {p: merged for p in inputs}
+    assert layout.superseded([*inputs, *others]) == {}
+    # Nested merges (one merge of another's output): the widest supersedes both.
+    wider = path(0, 29)
+    assert layout.superseded([*inputs, merged, wider]) == {p: wider for p in [*inputs, merged]}
+
+
+def test_readers_read_committed_files_a_committed_merge_does_not_supersede():
+    def path(first: int, last: int) -> str:
+        return f"raw/events/event_date=2026-03-14/{data_file_name('events', 0, first, last)}"
+
+    checkpoints = {("events", 0): Checkpoint(20)}
+    inputs, merged, flushing = [path(0, 9), path(10, 19)], path(0, 19), path(20, 29)
+
+    assert layout.readable([*inputs, merged, flushing], checkpoints) == [merged]
+    assert layout.readable([*inputs, flushing], checkpoints) == inputs
+    # An uncommitted file hides nothing, whatever its range.
+    assert layout.readable([*inputs, path(10, 29)], checkpoints) == inputs
+
+
+def test_a_staged_file_is_published_whole_or_not_at_all(lake_dir):
+    storage = lake_storage(lake_dir)
+    key = "raw/events/event_date=2026-03-14/merged.parquet"
+
+    with pytest.raises(KeyboardInterrupt), storage.staged_file(key) as staged:
+        staged.write_bytes(b"half a file")
+        raise KeyboardInterrupt("killed before the check")
+    assert not staged.exists()
+    assert not storage.exists(key)
+
+    with storage.staged_file(key) as staged:
+        staged.write_bytes(b"the whole file")
+    assert not staged.exists()
+    assert storage.get_bytes(key) == b"the whole file"
+    assert [i.path for i in storage.list_files("", hidden=True)] == [key]
 
 
 def test_checkpoints_and_files_round_trip_on_a_folder(tmp_path):

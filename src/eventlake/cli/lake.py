@@ -181,10 +181,12 @@ def compact(
     """Merge the small raw files of each event_date partition into files near --target-mb,
     then the lakehouse's small files (DuckLake).
 
-    Raw lake: per topic and Kafka partition, committed files only (below the checkpoint, not
-    pending). Lakehouse: DuckLake merges each table's small files, expires the snapshots older
-    than EVENTLAKE_SNAPSHOT_RETENTION_DAYS (7) that neither the published views nor a model's
-    watermark need, and deletes the files nothing references once released
+    Raw lake, in a folder or a bucket: per topic and Kafka partition, committed files only
+    (below the checkpoint, not pending); a merged file is published before its inputs are
+    deleted, and readers skip inputs it supersedes meanwhile. Lakehouse: DuckLake merges each
+    table's small files, expires the snapshots older than EVENTLAKE_SNAPSHOT_RETENTION_DAYS (7)
+    that neither the published views nor a model's watermark need, and deletes the files
+    nothing references once released
     EVENTLAKE_FILE_CLEANUP_GRACE_HOURS (1) ago. A dry run unless --apply.
     """
     from eventlake.lake.compaction import CompactionConfig
@@ -200,7 +202,7 @@ def compact(
     plan, result = run_compaction(settings.lake_dir, config, apply=apply_changes)
     by_date: dict[str, list] = {}
     for merge in plan.merges:
-        by_date.setdefault(merge.output.parent.name, []).append(merge)
+        by_date.setdefault(merge.folder.rpartition("/")[2], []).append(merge)
     for folder, merges in sorted(by_date.items()):
         inputs = sum(len(m.inputs) for m in merges)
         size = sum(m.input_bytes for m in merges)

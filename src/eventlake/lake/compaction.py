@@ -4,19 +4,30 @@ The loader cuts a file at every flush (record count, bytes, age, memory budget, 
 shutdown), so a partition collects many small files. Compaction merges them per topic and Kafka
 partition, keeping the naming scheme: the merged file is called after the offset range of its
 inputs, `<topic>+<partition>+<min first>+<max last>.parquet`, and holds their rows sorted by
-offset.
+offset. The lake is a folder or a bucket (eventlake.lake.storage); the steps are the same.
 
 Exactly once with a running loader:
 - only committed files are merged: their offsets lie below the partition's checkpoint
   `next_offset` and no checkpoint lists them as `pending` (a crashed flush's files are deleted
-  by the loader's recovery, so they must not be copied);
+  by the loader's recovery, so they must not be copied). Recovery deletes only names at or
+  past next_offset, so it never deletes a merged file, whose range lies below;
 - only a run of neighbouring files (in offset order) is merged, so the merged file's range holds
-  no other file of that partition and date;
-- the merged file is written under a hidden temporary name, fsynced, its row count checked
-  against the inputs' footers, and renamed; then the inputs are removed.
-A crash between the rename and the removal leaves inputs whose range a merged file covers: the
-next plan finds them (a committed file covered by another of the same topic and partition) and
-removes them before anything else, so no row is counted twice for longer than that window.
+  no other file of that partition and date: it holds every row of its range there;
+- the merged file is written to a staging file (the hidden temporary name beside it on disk, a
+  local temporary file for a bucket), its row count checked against the inputs' footers, and
+  only then published under its final name: a rename on disk, one PUT on a bucket. Then the
+  inputs are deleted.
+Between the publication and the last deletion the lake holds the merged file and its inputs
+(a bucket has no rename to swap them). Readers read the merged file only: a committed file
+whose range another committed file of its folder strictly contains is superseded
+(layout.superseded; layout.readable and the dbt macro lake_files apply it). A crash in between
+leaves superseded inputs: the next plan finds them by the same rule and deletes them first.
+
+One compaction at a time: it runs under the lake's maintenance lock (eventlake.lake.lock), with
+builds, retention and erasure; a flock at the lake's root on disk, a lock file of the host for
+a bucket. A bucket has no lock of its own, and a conditional PUT (`If-None-Match: *`) that
+could make one is not reachable through pyarrow's S3 client, so a bucket's maintenance jobs run
+from one host (docs/lake.md#on-a-bucket). Readers take no lock.
 
 `plan_compaction` only reads (listing, checkpoints, footers); `apply_compaction` executes a plan.
 The curated lakehouse's files are DuckLake's to merge (eventlake.lake.maintenance).
@@ -24,9 +35,7 @@ The curated lakehouse's files are DuckLake's to merge (eventlake.lake.maintenanc
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
@@ -34,13 +43,21 @@ from pathlib import Path
 
 import orjson
 import pyarrow as pa
+import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from eventlake.exceptions import ConfigError, LakeError
 from eventlake.lake import layout
-from eventlake.lake.layout import BLOOM_FILTER_COLUMNS, PARTITION_PREFIX, PLAIN_COLUMNS
+from eventlake.lake.layout import (
+    BLOOM_FILTER_COLUMNS,
+    PARTITION_PREFIX,
+    PLAIN_COLUMNS,
+    RAW_EVENTS,
+    TMP_SUFFIX,
+    parse_data_file_name,
+)
 from eventlake.lake.lock import maintenance_lock
-from eventlake.lake.storage import is_remote
+from eventlake.lake.storage import LakeStorage, lake_storage
 
 log = logging.getLogger(__name__)
 
@@ -71,9 +88,10 @@ class CompactionConfig:
 
 @dataclass(frozen=True)
 class DataFile:
-    """One raw file, as its name and the file system describe it."""
+    """One raw file, as its name and the listing describe it."""
 
-    path: Path
+    path: str
+    """Relative to the lake, `/`-separated."""
     topic: str
     partition: int
     first: int
@@ -81,10 +99,11 @@ class DataFile:
     last: int
     """Last offset of the flush (or merge) that wrote the file."""
     size: int
-    """Bytes on disk."""
+    """Bytes stored."""
 
-    def covers(self, other: DataFile) -> bool:
-        return self.first <= other.first and other.last <= self.last and self != other
+    @property
+    def name(self) -> str:
+        return self.path.rpartition("/")[2]
 
 
 @dataclass(frozen=True)
@@ -93,7 +112,8 @@ class Merge:
 
     inputs: tuple[DataFile, ...]
     """In offset order."""
-    output: Path
+    output: str
+    """Relative to the lake."""
     rows: int
     """Rows of the inputs, from their footers: the merged file must hold exactly these."""
 
@@ -101,22 +121,27 @@ class Merge:
     def input_bytes(self) -> int:
         return sum(f.size for f in self.inputs)
 
+    @property
+    def folder(self) -> str:
+        """The date partition's folder, relative to the lake."""
+        return self.output.rpartition("/")[0]
+
 
 @dataclass(frozen=True)
 class CompactionPlan:
     """What a run would do; built without changing anything."""
 
-    lake_dir: Path
+    lake_dir: Path | str
     partitions: int
-    """event_date partitions looked at."""
+    """event_date partitions looked at (those holding a file)."""
     files: int
     """Data files in those partitions before the run."""
     bytes: int
-    """Their bytes on disk."""
+    """Their bytes stored."""
     covered: tuple[tuple[DataFile, DataFile], ...]
-    """(leftover, covering file): inputs of a merge that crashed before removing them."""
-    stale_tmp: tuple[Path, ...]
-    """Hidden temporary files of a merge that crashed before its rename."""
+    """(leftover, covering file): superseded inputs of a merge that has not deleted them."""
+    stale_tmp: tuple[str, ...]
+    """Hidden temporary files of a merge that crashed before its rename (on disk only)."""
     merges: tuple[Merge, ...]
 
     @property
@@ -150,51 +175,29 @@ class CompactionResult:
 # -- planning -------------------------------------------------------------------------------------
 
 
-def parse_data_file_name(name: str) -> tuple[str, int, int, int] | None:
-    """(topic, partition, first, last) of a name written by layout.data_file_name, else None."""
-    if not name.endswith(".parquet") or name.startswith("."):
-        return None
-    parts = name.removesuffix(".parquet").rsplit("+", 3)
-    if len(parts) != 4 or not parts[0]:
-        return None
-    try:
-        partition, first, last = (int(p) for p in parts[1:])
-    except ValueError:
-        return None
-    if name != layout.data_file_name(parts[0], partition, first, last) or first > last:
-        return None
-    return parts[0], partition, first, last
+def _listing(storage: LakeStorage, dates: tuple[date, ...]) -> dict[str, list[pafs.FileInfo]]:
+    """The raw lake's files, hidden ones too, by date folder (relative to the lake); only the
+    folders of `dates` when given."""
+    roots = [layout.event_date_folder(d) for d in sorted(dates)] or [RAW_EVENTS.as_posix()]
+    folders: dict[str, list[pafs.FileInfo]] = {}
+    for root in roots:
+        for info in storage.list_files(root, suffix=(".parquet", TMP_SUFFIX), hidden=True):
+            folder = info.path.rpartition("/")[0]
+            parent, _, name = folder.rpartition("/")
+            if parent == RAW_EVENTS.as_posix() and name.startswith(PARTITION_PREFIX):
+                folders.setdefault(folder, []).append(info)
+    return dict(sorted(folders.items()))
 
 
-def _partition_dirs(lake_dir: Path, dates: tuple[date, ...]) -> list[Path]:
-    root = lake_dir / layout.RAW_EVENTS
-    if dates:
-        return [
-            d for d in (layout.event_date_dir(lake_dir, day) for day in sorted(dates)) if d.is_dir()
-        ]
-    if not root.is_dir():
-        return []
-    return sorted(d for d in root.iterdir() if d.is_dir() and d.name.startswith(PARTITION_PREFIX))
-
-
-def _checkpoints(lake_dir: Path) -> tuple[dict[tuple[str, int], int | None], set[str]]:
+def _checkpoints(lake_dir: Path | str) -> tuple[dict[tuple[str, int], int | None], set[str]]:
     """next_offset per (topic, partition), and every file any checkpoint lists as pending."""
-    next_offsets: dict[tuple[str, int], int | None] = {}
-    pending: set[str] = set()
-    root = lake_dir / layout.CHECKPOINTS
-    for path in sorted(root.glob("*/*.json")) if root.is_dir() else []:
-        try:
-            partition = int(path.stem)
-        except ValueError:
-            continue
-        checkpoint = layout.read_checkpoint(lake_dir, path.parent.name, partition)
-        next_offsets[(path.parent.name, partition)] = checkpoint.next_offset
-        pending.update(checkpoint.pending)
-    return next_offsets, pending
+    checkpoints = layout.read_checkpoints(lake_dir)
+    next_offsets = {key: checkpoint.next_offset for key, checkpoint in checkpoints.items()}
+    return next_offsets, {path for c in checkpoints.values() for path in c.pending}
 
 
 def _runs(
-    files: list[DataFile], committed: set[Path], target_bytes: int
+    files: list[DataFile], committed: set[str], target_bytes: int
 ) -> Iterator[list[DataFile]]:
     """Runs of neighbouring committed small files, each adding up to at most target_bytes.
 
@@ -217,45 +220,51 @@ def _runs(
 
 
 def footer_rows(path: Path) -> int:
-    """Rows of a Parquet file, from its footer."""
+    """Rows of a local Parquet file (a merge's staging file), from its footer."""
     return pq.ParquetFile(path).metadata.num_rows
 
 
-def plan_compaction(lake_dir: Path, config: CompactionConfig) -> CompactionPlan:
+def stored_rows(storage: LakeStorage, relative: str) -> int:
+    """Rows of a lake file, from its footer: one ranged read (a GET on a bucket)."""
+    with storage.fs.open_input_file(relative) as source:
+        return pq.ParquetFile(source).metadata.num_rows
+
+
+def plan_compaction(lake_dir: Path | str, config: CompactionConfig) -> CompactionPlan:
     """Read the lake and say what to heal and merge; changes nothing."""
-    lake_dir = Path(lake_dir)
+    storage = lake_storage(lake_dir)
     # Checkpoints first: next_offset only grows, so what lies below it now stays committed
     # whatever the loader does while the listing below runs.
     next_offsets, pending = _checkpoints(lake_dir)
 
-    def is_committed(topic: str, partition: int, last: int, path: Path) -> bool:
+    def is_committed(topic: str, partition: int, last: int, path: str) -> bool:
         """Below the partition's next_offset and in no flush still under way."""
         next_offset = next_offsets.get((topic, partition))
-        return (
-            next_offset is not None
-            and last < next_offset
-            and str(path.relative_to(lake_dir)) not in pending
-        )
+        return next_offset is not None and last < next_offset and path not in pending
 
-    partitions = _partition_dirs(lake_dir, config.dates)
+    folders = _listing(storage, config.dates)
     files = total_bytes = 0
     covered: list[tuple[DataFile, DataFile]] = []
-    stale_tmp: list[Path] = []
+    stale_tmp: list[str] = []
     merges: list[Merge] = []
-    for folder in partitions:
+    for folder, infos in folders.items():
         groups: dict[tuple[str, int], list[DataFile]] = {}
-        for path in sorted(folder.iterdir()):
-            if path.name.startswith(".") and path.name.endswith(layout.TMP_SUFFIX):
+        for info in infos:
+            if info.base_name.startswith("."):
                 # A merge's temporary file names a committed range; the loader's never does.
-                final = path.with_name(path.name[1 : -len(layout.TMP_SUFFIX)])
-                parsed = parse_data_file_name(final.name)
-                if parsed and is_committed(parsed[0], parsed[1], parsed[3], final):
-                    stale_tmp.append(path)
+                final = info.base_name[1:].removesuffix(TMP_SUFFIX)
+                parsed = parse_data_file_name(final)
+                if (
+                    info.base_name.endswith(TMP_SUFFIX)
+                    and parsed
+                    and is_committed(parsed[0], parsed[1], parsed[3], f"{folder}/{final}")
+                ):
+                    stale_tmp.append(info.path)
                 continue
-            parsed = parse_data_file_name(path.name)
-            if parsed is None or not path.is_file():
+            parsed = parse_data_file_name(info.base_name)
+            if parsed is None:
                 continue
-            data_file = DataFile(path, *parsed, size=path.stat().st_size)
+            data_file = DataFile(info.path, *parsed, size=info.size)
             groups.setdefault((data_file.topic, data_file.partition), []).append(data_file)
             files += 1
             total_bytes += data_file.size
@@ -264,17 +273,14 @@ def plan_compaction(lake_dir: Path, config: CompactionConfig) -> CompactionPlan:
             committed = {
                 f.path for f in group if is_committed(f.topic, f.partition, f.last, f.path)
             }
-            leftovers = []
-            for data_file in group:
-                # In (first, -last) order the first file covering another is the outermost.
-                cover = next((g for g in group if g.covers(data_file)), None)
-                if data_file.path in committed and cover and cover.path in committed:
-                    leftovers.append((data_file, cover))
+            # The readers' rule: what they skip is what a merge left behind.
+            covers = layout.superseded(committed)
+            by_path = {f.path: f for f in group}
+            leftovers = [(f, by_path[covers[f.path]]) for f in group if f.path in covers]
             covered.extend(leftovers)
-            gone = {f.path for f, _ in leftovers}
-            remaining = [f for f in group if f.path not in gone]
+            remaining = [f for f in group if f.path not in covers]
             overlapping = [
-                (a.path.name, b.path.name)
+                (a.name, b.name)
                 for a, b in zip(remaining, remaining[1:], strict=False)
                 if b.first <= a.last
             ]
@@ -282,7 +288,7 @@ def plan_compaction(lake_dir: Path, config: CompactionConfig) -> CompactionPlan:
                 log.warning(
                     "%s: files of %s partition %d overlap without one covering the other, "
                     "left as they are: %s",
-                    folder.name,
+                    folder,
                     topic,
                     partition,
                     overlapping,
@@ -292,12 +298,11 @@ def plan_compaction(lake_dir: Path, config: CompactionConfig) -> CompactionPlan:
                 if len(run) < config.min_files:
                     continue
                 name = layout.data_file_name(topic, partition, run[0].first, run[-1].last)
-                merges.append(
-                    Merge(tuple(run), folder / name, sum(footer_rows(f.path) for f in run))
-                )
+                rows = sum(stored_rows(storage, f.path) for f in run)
+                merges.append(Merge(tuple(run), f"{folder}/{name}", rows))
     return CompactionPlan(
         lake_dir=lake_dir,
-        partitions=len(partitions),
+        partitions=len(folders),
         files=files,
         bytes=total_bytes,
         covered=tuple(covered),
@@ -358,12 +363,16 @@ def _conform(table: pa.Table, schema: pa.Schema, conflicting: set[str]) -> pa.Ta
     return pa.Table.from_arrays(columns, schema=schema)
 
 
-def write_merged(merge: Merge, row_group_size: int) -> int:
-    """Stream the inputs into the merged file (tmp, fsync, check, rename); returns its bytes.
+def write_merged(storage: LakeStorage, merge: Merge, row_group_size: int) -> int:
+    """Stream the inputs into the merged file (staged, checked, published); returns its bytes.
 
     One input and one row group are in memory at a time, whatever the merge's size.
     """
-    schema, conflicting = _unified_schema([pq.read_schema(f.path) for f in merge.inputs])
+    schemas = []
+    for data_file in merge.inputs:
+        with storage.fs.open_input_file(data_file.path) as source:
+            schemas.append(pq.read_schema(source))
+    schema, conflicting = _unified_schema(schemas)
     if "_offset" not in schema.names:
         raise LakeError(f"expected an _offset column in {merge.inputs[0].path}, found none")
     blooms = {
@@ -371,87 +380,80 @@ def write_merged(merge: Merge, row_group_size: int) -> int:
         for name in BLOOM_FILTER_COLUMNS
         if name in schema.names
     }
-    output = merge.output
-    tmp = layout.tmp_path(output)
-    try:
-        with open(tmp, "wb") as sink:
-            with pq.ParquetWriter(
-                sink,
-                schema,
-                compression="zstd",
-                bloom_filter_options=blooms or None,
-                use_dictionary=[name for name in schema.names if name not in PLAIN_COLUMNS],
-                sorting_columns=pq.SortingColumn.from_ordering(schema, SORT_KEYS),
-            ) as writer:
-                buffered: list[pa.Table] = []
-                buffered_rows = 0
-                for data_file in merge.inputs:
-                    table = _conform(pq.read_table(data_file.path), schema, conflicting)
-                    buffered.append(table.sort_by(SORT_KEYS))
-                    buffered_rows += table.num_rows
-                    if buffered_rows >= row_group_size:
-                        rows = pa.concat_tables(buffered).combine_chunks()
-                        full = rows.num_rows - rows.num_rows % row_group_size
-                        writer.write_table(rows.slice(0, full), row_group_size=row_group_size)
-                        buffered = [rows.slice(full)]
-                        buffered_rows = rows.num_rows - full
-                if buffered_rows:
-                    writer.write_table(pa.concat_tables(buffered), row_group_size=row_group_size)
-            sink.flush()
-            os.fsync(sink.fileno())
-        written = footer_rows(tmp)
+    with storage.staged_file(merge.output) as staged:
+        with pq.ParquetWriter(
+            str(staged),
+            schema,
+            compression="zstd",
+            bloom_filter_options=blooms or None,
+            use_dictionary=[name for name in schema.names if name not in PLAIN_COLUMNS],
+            sorting_columns=pq.SortingColumn.from_ordering(schema, SORT_KEYS),
+        ) as writer:
+            buffered: list[pa.Table] = []
+            buffered_rows = 0
+            for data_file in merge.inputs:
+                with storage.fs.open_input_file(data_file.path) as source:
+                    table = _conform(pq.read_table(source), schema, conflicting)
+                buffered.append(table.sort_by(SORT_KEYS))
+                buffered_rows += table.num_rows
+                if buffered_rows >= row_group_size:
+                    rows = pa.concat_tables(buffered).combine_chunks()
+                    full = rows.num_rows - rows.num_rows % row_group_size
+                    writer.write_table(rows.slice(0, full), row_group_size=row_group_size)
+                    buffered = [rows.slice(full)]
+                    buffered_rows = rows.num_rows - full
+            if buffered_rows:
+                writer.write_table(pa.concat_tables(buffered), row_group_size=row_group_size)
+        written = footer_rows(staged)
         if written != merge.rows:
             raise LakeError(
                 f"expected {merge.rows} rows in the merge of {len(merge.inputs)} files into "
-                f"{output.name}, wrote {written}; inputs kept"
+                f"{merge.output.rpartition('/')[2]}, wrote {written}; inputs kept"
             )
-        os.replace(tmp, output)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-        raise
-    layout.fsync_dir(output.parent)
-    return output.stat().st_size
+        size = staged.stat().st_size
+    return size
 
 
-def _unlink(path: Path) -> None:
-    with contextlib.suppress(FileNotFoundError):
-        path.unlink()
+def _delete(storage: LakeStorage, relative: str) -> None:
+    """Delete a file of the lake; one already gone is fine (a rerun)."""
+    storage.delete(relative)
 
 
 def apply_compaction(plan: CompactionPlan, config: CompactionConfig) -> CompactionResult:
     """Execute a plan: remove crash leftovers first, then merge. Call under maintenance_lock."""
+    storage = lake_storage(plan.lake_dir)
     result = CompactionResult(files_before=plan.files, bytes_before=plan.bytes)
     merged_inputs = removed_bytes = written_bytes = 0
-    touched: set[Path] = set()
+    touched: set[str] = set()
     for path in plan.stale_tmp:
-        _unlink(path)
-        touched.add(path.parent)
+        _delete(storage, path)
+        touched.add(path.rpartition("/")[0])
         result.stale_tmp_removed += 1
-        log.info("removed the temporary file of an interrupted merge: %s", path)
+        log.info("removed the temporary file of an interrupted merge: %s", storage.uri(path))
     for leftover, cover in plan.covered:
-        if not cover.path.is_file():
+        if not storage.exists(cover.path):
             raise LakeError(f"expected {cover.path} to cover {leftover.path}, it is gone")
-        _unlink(leftover.path)
-        touched.add(leftover.path.parent)
+        _delete(storage, leftover.path)
+        touched.add(leftover.path.rpartition("/")[0])
         result.covered_removed += 1
         removed_bytes += leftover.size
-        log.info("removed %s: %s holds its offsets", leftover.path, cover.path.name)
-    for folder in touched:
-        layout.fsync_dir(folder)
+        log.info("removed %s: %s holds its offsets", storage.uri(leftover.path), cover.name)
+    for folder in sorted(touched):
+        storage.sync_dir(folder)
     for merge in plan.merges:
-        rows = sum(footer_rows(f.path) for f in merge.inputs)
+        rows = sum(stored_rows(storage, f.path) for f in merge.inputs)
         if rows != merge.rows:
             raise LakeError(
-                f"expected the inputs of {merge.output.name} to hold {merge.rows} rows as planned, "
+                f"expected the inputs of {merge.output} to hold {merge.rows} rows as planned, "
                 f"found {rows}: the lake changed since the plan"
             )
-        if merge.output.exists():
-            raise LakeError(f"expected no file at {merge.output}, found one")
-        size = write_merged(merge, config.row_group_size)
+        if storage.exists(merge.output):
+            raise LakeError(f"expected no file at {storage.uri(merge.output)}, found one")
+        # Published first: from here readers read it and skip its inputs (superseded).
+        size = write_merged(storage, merge, config.row_group_size)
         for data_file in merge.inputs:
-            _unlink(data_file.path)
-        layout.fsync_dir(merge.output.parent)
+            _delete(storage, data_file.path)
+        storage.sync_dir(merge.folder)
         result.merges += 1
         result.rows_merged += merge.rows
         merged_inputs += len(merge.inputs)
@@ -462,7 +464,7 @@ def apply_compaction(plan: CompactionPlan, config: CompactionConfig) -> Compacti
             len(merge.inputs),
             merge.rows,
             merge.input_bytes,
-            merge.output.relative_to(plan.lake_dir),
+            storage.uri(merge.output),
             size,
         )
     result.files_after = plan.files - result.covered_removed - merged_inputs + result.merges
@@ -473,19 +475,8 @@ def apply_compaction(plan: CompactionPlan, config: CompactionConfig) -> Compacti
 def compact(
     lake_dir: Path | str, config: CompactionConfig, *, apply: bool = False
 ) -> tuple[CompactionPlan, CompactionResult | None]:
-    """Plan, and with apply=True execute, under the lake's maintenance lock.
-
-    A lake in a bucket gets an empty plan and a warning: merging raw objects there is not built
-    (the lakehouse's files, which DuckLake merges, are)."""
-    if is_remote(lake_dir):
-        log.warning(
-            "raw-lake compaction on a bucket is not built: %s left as it is (the lakehouse's "
-            "files are DuckLake's to merge)",
-            lake_dir,
-        )
-        plan = CompactionPlan(lake_dir, 0, 0, 0, (), (), ())
-        return plan, (CompactionResult() if apply else None)
-    lake_dir = Path(lake_dir)
+    """Plan, and with apply=True execute, under the lake's maintenance lock (in a folder or a
+    bucket: see the module's docstring for what the lock is on each)."""
     if not apply:
         return plan_compaction(lake_dir, config), None
     with maintenance_lock(lake_dir):

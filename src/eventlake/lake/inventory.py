@@ -1,7 +1,8 @@
 """What the lake holds: the raw lake from Parquet footers only (no data pages are scanned),
 and what readers of the lakehouse see: the published build (schema `main`). The lake is a
-folder or a bucket (eventlake.lake.storage); only committed files count (layout.is_committed),
-so a flush under way or one that crashed is not summed."""
+folder or a bucket (eventlake.lake.storage); only the files a reader reads count
+(layout.readable): not a flush under way or one that crashed, nor the inputs of a merge that
+are not deleted yet."""
 
 from __future__ import annotations
 
@@ -16,19 +17,18 @@ from eventlake.lake.layout import (
     PARTITION_PREFIX,
     QUARANTINE_EVENTS,
     RAW_EVENTS,
-    is_committed,
     read_checkpoints,
+    readable,
 )
 from eventlake.lake.maintenance import PINNED_VERSION, lakehouse_exists
 from eventlake.lake.storage import LakeStorage, lake_storage
 
 
 def _files(storage: LakeStorage, folder: Path, checkpoints) -> list[pafs.FileInfo]:
-    return [
-        info
-        for info in storage.list_files(folder.as_posix(), suffix=".parquet")
-        if is_committed(info.base_name, checkpoints)
-    ]
+    """The files a reader reads (layout.readable): committed, and not superseded by a merge."""
+    listed = storage.list_files(folder.as_posix(), suffix=".parquet")
+    keep = set(readable([info.path for info in listed], checkpoints))
+    return [info for info in listed if info.path in keep]
 
 
 def _rows(storage: LakeStorage, files: list[pafs.FileInfo]) -> int:

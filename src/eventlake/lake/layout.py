@@ -13,6 +13,12 @@ the paths a checkpoint records are relative to it, `/`-separated. A loader file 
 exactly when its last offset lies below its partition's next_offset (`is_committed`): a flush's
 files all lie at or past next_offset until its checkpoint moves it, so readers that apply the
 rule never see an uncommitted file, on a bucket (no rename) as on disk.
+
+Compaction merges neighbouring committed files into one named after their whole range, then
+deletes them. A bucket cannot swap the two in one step, so readers apply a second rule
+(`superseded`): a committed file whose range another committed file of the same topic,
+partition and folder strictly contains is not read. `readable` applies both rules; the dbt
+macro lake_files applies the same two in SQL.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import json
 import logging
 import os
 import re
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import date
 from pathlib import Path
@@ -61,9 +68,22 @@ def event_date_dir(lake: Path | str, event_date: date) -> Path:
     return Path(lake) / RAW_EVENTS / f"{PARTITION_PREFIX}{event_date.isoformat()}"
 
 
+def event_date_folder(event_date: date) -> str:
+    """A date partition's folder relative to the lake (folder or bucket)."""
+    return f"{RAW_EVENTS.as_posix()}/{PARTITION_PREFIX}{event_date.isoformat()}"
+
+
 def event_date_key(event_date: date, name: str) -> str:
     """A raw file's path relative to the lake (folder or bucket)."""
-    return f"{RAW_EVENTS.as_posix()}/{PARTITION_PREFIX}{event_date.isoformat()}/{name}"
+    return f"{event_date_folder(event_date)}/{name}"
+
+
+def parse_data_file_name(name: str) -> tuple[str, int, int, int] | None:
+    """(topic, partition, first, last) of a name written by data_file_name, else None."""
+    match = DATA_FILE_NAME.fullmatch(name)
+    if match is None or int(match["first"]) > int(match["last"]):
+        return None
+    return match["topic"], int(match["partition"]), int(match["first"]), int(match["last"])
 
 
 def parquet_options(
@@ -220,8 +240,9 @@ def read_checkpoints(lake: Path | str) -> dict[tuple[str, int], Checkpoint]:
 
 def is_committed(name: str, checkpoints: dict[tuple[str, int], Checkpoint]) -> bool:
     """Whether a raw or quarantine file may be read: a loader file (named by data_file_name)
-    whose partition has a checkpoint is committed once next_offset passed its last offset.
-    A file named otherwise (a compaction's, a benchmark's) or without a checkpoint is."""
+    whose partition has a checkpoint is committed once next_offset passed its last offset
+    (a compaction's merged file too: its range lies below). A file named otherwise (a
+    benchmark's) or without a checkpoint is."""
     match = DATA_FILE_NAME.fullmatch(name)
     if match is None:
         return True
@@ -229,6 +250,45 @@ def is_committed(name: str, checkpoints: dict[tuple[str, int], Checkpoint]) -> b
     if checkpoint is None:
         return True
     return checkpoint.next_offset is not None and int(match["last"]) < checkpoint.next_offset
+
+
+def superseded(paths: Iterable[str]) -> dict[str, str]:
+    """The files of `paths` that another of them supersedes, each mapped to one that does.
+
+    A loader-named file is superseded when another file of the same topic, partition and
+    folder holds a range strictly containing its own: a merge of it (compaction) that is in
+    place while its inputs are not yet deleted, on a bucket where the two cannot be swapped
+    atomically, or left behind by a merge killed between the two steps. The merged file holds
+    every row of that range (a merge spans no file it does not contain), so reading it alone
+    is exact. Pass committed files only: an uncommitted one must not hide anything.
+    Files named otherwise are never superseded.
+    """
+    groups: dict[tuple[str, str, int], list[tuple[int, int, str]]] = {}
+    for path in set(paths):
+        folder, _, name = path.rpartition("/")
+        parsed = parse_data_file_name(name)
+        if parsed is not None:
+            topic, partition, first, last = parsed
+            groups.setdefault((folder, topic, partition), []).append((first, last, path))
+    found: dict[str, str] = {}
+    for files in groups.values():
+        # By first offset, the wider of two equal starts first: a file is contained exactly
+        # when one sorted before it reaches at least as far (equal ranges share a name).
+        files.sort(key=lambda f: (f[0], -f[1]))
+        widest: tuple[int, int, str] | None = None
+        for first, last, path in files:
+            if widest is not None and widest[1] >= last:
+                found[path] = widest[2]
+            elif widest is None or last > widest[1]:
+                widest = (first, last, path)
+    return found
+
+
+def readable(paths: Iterable[str], checkpoints: dict[tuple[str, int], Checkpoint]) -> list[str]:
+    """The paths (relative to the lake) a reader reads: committed and not superseded."""
+    committed = [p for p in paths if is_committed(p.rpartition("/")[2], checkpoints)]
+    hidden = superseded(committed)
+    return [p for p in committed if p not in hidden]
 
 
 def recover_partition(lake: Path | str, topic: str, partition: int) -> int | None:

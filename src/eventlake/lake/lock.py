@@ -3,10 +3,12 @@
 A hidden file at the lake's root. A bucket has no flock: for a lake in a bucket the lock is a
 file of this host's (`$XDG_RUNTIME_DIR` or the temporary folder, named after the lake's URI),
 which serialises the jobs of one host: the embedded SQLite catalog's deployment. Across hosts
-(the PostgreSQL catalog) it would be the catalog's: a PostgreSQL advisory lock held for the
-job (docs/lake.md#on-a-bucket). Jobs that remove raw files or maintain the lakehouse
-(compaction, retention, erasure, DuckLake maintenance) hold it exclusively; `eventlake
-run-analytics` holds it while dbt builds (ops.schedule). Readers take no lock.
+(the PostgreSQL catalog) it would be the catalog's, a PostgreSQL advisory lock held for the
+job, or an object in the bucket created by a conditional PUT (`If-None-Match: *`), which
+pyarrow's S3 client cannot send; neither is built (docs/lake.md#on-a-bucket). Jobs that
+remove raw files or maintain the lakehouse (compaction, retention, erasure, DuckLake
+maintenance) hold it exclusively; `eventlake run-analytics` holds it while dbt builds
+(ops.schedule). Readers take no lock.
 """
 
 from __future__ import annotations

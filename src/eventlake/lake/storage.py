@@ -9,10 +9,11 @@ S3-compatible server speaks.
 `lake_storage(lake_dir)` gives the rest of the code one object with:
 - `fs`, a pyarrow filesystem rooted at the lake (paths relative to it, `/`-separated), and
   `uri(relative)`, the same object as DuckDB and pyarrow's dataset readers name it;
-- `publish_parquet` / `put_bytes`: the only two ways the lake is written. A local file is
-  written to a hidden temporary name, fsynced and renamed; an object is PUT under its final
-  name, since an S3 PUT (and a multipart upload's completion) is atomic: readers see the whole
-  object or none, and a bucket has no rename;
+- `publish_parquet` / `put_bytes` / `staged_file`: the only ways the lake is written. A local
+  file is written to a hidden temporary name, fsynced and renamed; an object is PUT under its
+  final name, since an S3 PUT (and a multipart upload's completion) is atomic: readers see the
+  whole object or none, and a bucket has no rename (`staged_file` stages it locally first, for
+  a writer that checks what it wrote before anyone may read it);
 - `configure(connection)`: a DuckDB connection made able to read and write the lake (httpfs and
   a `CREATE SECRET (TYPE s3, ...)` scoped to the bucket; nothing for a folder).
 
@@ -25,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -201,6 +203,47 @@ class LakeStorage:
                 size = sink.tell()  # no HEAD afterwards
             self._fsync(target)
         return size
+
+    @contextlib.contextmanager
+    def staged_file(self, relative: str) -> Iterator[Path]:
+        """A local file to write `relative` into and check, published when the block ends.
+
+        On disk it is the hidden temporary name beside the final one, fsynced and renamed (and
+        the folder fsynced). On a bucket it is a file of the temporary folder, uploaded under
+        the final name in one call, since an object written straight to its key is published
+        even when the block raises (pyarrow's stream completes the upload when it closes): the
+        check must come before any byte reaches the bucket. If the upload itself fails, what
+        it left is deleted. Nothing is published when the block raises; the file is removed.
+        """
+        if not self.remote:
+            parent, _, name = relative.rpartition("/")
+            staged = self.local_path(parent) / f".{name}{TMP_SUFFIX}"
+            staged.parent.mkdir(parents=True, exist_ok=True)
+        else:
+            handle, name = tempfile.mkstemp(prefix="eventlake-", suffix=f"-{Path(relative).name}")
+            os.close(handle)
+            staged = Path(name)
+        try:
+            yield staged
+            if not self.remote:
+                with open(staged, "rb+") as written:
+                    os.fsync(written.fileno())
+                os.replace(staged, self.local_path(relative))
+                self.sync_dir(parent)
+                return
+            try:
+                pafs.copy_files(
+                    str(staged),
+                    relative,
+                    source_filesystem=pafs.LocalFileSystem(),
+                    destination_filesystem=self.fs,
+                )
+            except BaseException:
+                self.delete(relative)
+                raise
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                staged.unlink()
 
     def delete(self, relative: str) -> bool:
         """Remove a file or object; False when it was not there."""
