@@ -39,9 +39,10 @@ format: install
 	$(BIN)/ruff check --fix src tests scripts
 	$(BIN)/ruff format src tests scripts
 
-# One process by default. PYTEST_WORKERS=2 runs two pytest-xdist workers, a test module each at
-# a time (module fixtures build once); on two shared cores it was no faster, and it loads them.
-PYTEST_WORKERS ?= 0
+# Two pytest-xdist workers, a test module each at a time (module fixtures build once): most tests
+# wait on one single-threaded dbt or loader process, so two keep both cores busy (35 min against
+# 68 min of test time in one run, docs/operations.md). PYTEST_WORKERS=0: one process.
+PYTEST_WORKERS ?= 2
 test: lint
 	$(BIN)/python -m pytest -m "not spark" $(if $(filter-out 0,$(PYTEST_WORKERS)),-n $(PYTEST_WORKERS) --dist loadscope) --durations=10
 
