@@ -235,3 +235,68 @@ def test_a_scheduled_build_sets_outcome_duration_last_success_and_failed_nodes(t
     assert sample("eventlake_build_failed_nodes") == 0
     assert sample("eventlake_build_last_success_timestamp_seconds") >= started
     assert sample("eventlake_build_duration_seconds_count") == runs + 2
+
+
+def test_the_erasure_schedule_serves_its_passes_and_the_open_requests(
+    erasure_settings, loader_config, tmp_path
+):
+    """`eventlake erasure process --every`: each pass is counted by outcome, the open requests
+    come from the control plane after it, and the freshness gauges stay with run-analytics."""
+    import signal
+
+    from eventlake.erasure.subjects import ErasureRequest
+    from eventlake.erasure.topics import ensure_erasure_topics, publish_requests
+    from eventlake.ingest.loader import Loader
+    from tests.dbt_support import dbt
+
+    settings = erasure_settings
+    produce(settings, [event(n, days_ago=1, user_id=f"user-{n % 7}") for n in range(300)])
+    Loader(settings, loader_config).run(once=True)
+    dbt(settings.lake_dir, settings.catalog, "build")
+    ensure_erasure_topics(settings)
+    publish_requests(settings, [ErasureRequest("er-scheduled-1", "user-3", datetime.now(UTC))])
+    port = free_port()
+    env = loader_env(
+        settings,
+        EVENTLAKE_CATALOG=settings.catalog,
+        EVENTLAKE_ERASURE_TOPIC=settings.erasure_topic,
+        EVENTLAKE_CONFIRMATION_TOPIC=settings.confirmation_topic,
+        EVENTLAKE_SUBJECT_HASH_KEY=settings.subject_hash_key,
+        DBT_TARGET_PATH=tmp_path / "target",
+        DBT_LOG_PATH=tmp_path / "logs",
+    )
+    schedule = subprocess.Popen(
+        [sys.executable, "-m", "eventlake.cli", "erasure", "process", "--no-build"]
+        + ["--every", "1h", "--metrics-port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{port}/metrics"
+    try:
+        passed = wait_for(
+            lambda: (
+                value(s := scrape(url), "eventlake_erasure_passes_total", outcome="success")
+                and value(s, "eventlake_erasure_requests_open") >= 1
+                and s
+            ),
+            "a successful pass and its open request",
+            timeout=300,
+        )
+        assert schedule.poll() is None, "the schedule keeps running between passes"
+    finally:
+        schedule.send_signal(signal.SIGTERM)
+        output = schedule.communicate(timeout=60)[0]
+
+    assert schedule.returncode == 0, output
+    assert value(passed, "eventlake_erasure_passes_total", outcome="failure") == 0
+    assert value(passed, "eventlake_erasure_pass_duration_seconds_count") == 1
+    assert value(passed, "eventlake_erasure_last_success_timestamp_seconds") > 0
+    # Erased from the lake and the models, the request waits for the streaming stores'
+    # confirmations: open, not overdue.
+    assert value(passed, "eventlake_erasure_requests_open") == 1
+    assert value(passed, "eventlake_erasure_requests_overdue") == 0
+    assert value(passed, "eventlake_up", dependency="catalog") == 1
+    assert matching(passed, "eventlake_freshness_seconds") == {}
+    assert "1 erased" in output, output

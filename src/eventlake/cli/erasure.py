@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import csv
+import sys
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
 import click
 
+from eventlake.cli.options import metrics_port_option
 from eventlake.config import Settings
 from eventlake.erasure.report import AUDIT_COLUMNS, FORMATS, STATUS_COLUMNS
 
@@ -78,9 +80,24 @@ def erasure() -> None:
 @erasure.command()
 @click.option("--dry-run", is_flag=True, help="Find and count; delete nothing, commit nothing.")
 @click.option("--no-build", is_flag=True, help="Leave the rollups to the next scheduled build.")
-def process(dry_run: bool, no_build: bool) -> None:
+@click.option(
+    "--every",
+    default=None,
+    help="Run a pass every interval (30s, 15m, 1h), never two at once, until stopped; "
+    "default: one pass.",
+)
+@metrics_port_option
+def process(dry_run: bool, no_build: bool, every: str | None, metrics_port: int | None) -> None:
     """One pass: read new requests, erase them from the lake and every model, recompute the
-    rollups, purge the lakehouse's old files, collect the streaming stores' confirmations."""
+    rollups, purge the lakehouse's old files, collect the streaming stores' confirmations.
+
+    With --every, the erasure schedule: each pass runs as its own process (as
+    `eventlake erasure process` alone would), and this one serves the metrics: passes by
+    outcome, their duration, the last success, and the open and overdue requests."""
+    if every is not None:
+        flags = (*(["--dry-run"] if dry_run else []), *(["--no-build"] if no_build else []))
+        _schedule(every, flags, metrics_port)
+        return
     from eventlake.erasure.orchestrator import ErasureConfig
     from eventlake.erasure.orchestrator import process as run_pass
 
@@ -116,6 +133,34 @@ def process(dry_run: bool, no_build: bool) -> None:
         )
     if report.build_ok is False:
         click.echo("dbt build failed: rollup steps stay pending (see `eventlake erasure status`)")
+
+
+def _schedule(every: str, flags: tuple[str, ...], metrics_port: int | None) -> None:
+    """Passes on an interval (eventlake.ops.schedule, as run-analytics runs builds); each pass
+    takes the lake's maintenance lock itself, so the schedule holds none."""
+    from eventlake.ops.config import OpsConfig
+    from eventlake.ops.observe import ScheduleObserver, start_metrics
+    from eventlake.ops.schedule import parse_interval, run_schedule
+    from eventlake.ops.supervisor import eventlake_command
+
+    settings = Settings.from_env()
+    ops = OpsConfig.from_env()
+    interval = parse_interval(every)
+    observer = (
+        ScheduleObserver(settings, ops.budgets(), job="erasure")
+        if start_metrics(metrics_port, ops) is not None
+        else None
+    )
+    try:
+        code = run_schedule(
+            eventlake_command("erasure", "process", *flags),
+            interval,
+            on_run=None if observer is None else observer.ran,
+        )
+    finally:
+        if observer is not None:
+            observer.close()
+    sys.exit(code)
 
 
 _format = click.option(

@@ -134,6 +134,20 @@ ERASURE_OLDEST_AGE = Gauge(
     "eventlake_erasure_oldest_open_request_age_seconds",
     "Age of the oldest open erasure request since its receipt (0 when none is open).",
 )
+ERASURE_PASSES = Counter(
+    "eventlake_erasure_passes",
+    "Erasure passes run by the erasure schedule (eventlake erasure process --every), by outcome.",
+    ["outcome"],
+)
+ERASURE_PASS_SECONDS = Histogram(
+    "eventlake_erasure_pass_duration_seconds",
+    "Wall time of one scheduled erasure pass (the lake, the lakehouse, the rollups, the stores).",
+    buckets=(5, 15, 30, 60, 120, 300, 600, 900, 1800, 3600),
+)
+ERASURE_LAST_SUCCESS = Gauge(
+    "eventlake_erasure_last_success_timestamp_seconds",
+    "Unix time the last successful scheduled erasure pass ended.",
+)
 
 # -- dependencies -------------------------------------------------------------------------------
 

@@ -160,7 +160,11 @@ def failed_nodes(target_dir: Path, since: float) -> int | None:
 class ScheduleObserver:
     """Each scheduled run: outcome, duration, last success, failed nodes; and, refreshed in the
     background, the lakehouse's freshness (analytics, training) and the erasure requests. The
-    probe also tells whether the catalog answers (eventlake_up{dependency="catalog"})."""
+    probe also tells whether the catalog answers (eventlake_up{dependency="catalog"}).
+
+    The job is the analytics schedule's dbt builds ("build") or the erasure schedule's passes
+    ("erasure"): a pass counts as a pass, not a build, and leaves the freshness gauges to the
+    analytics schedule (two processes exporting one consumer's freshness would alert twice)."""
 
     def __init__(
         self,
@@ -168,7 +172,11 @@ class ScheduleObserver:
         budgets: dict[str, int],
         cwd: Path | None = None,
         refresh: float = 60.0,
+        job: str = "build",
     ):
+        if job not in ("build", "erasure"):
+            raise ValueError(f"expected job 'build' or 'erasure', got {job!r}")
+        self.job = job
         self.settings = settings
         target = os.environ.get("DBT_TARGET_PATH") or "target"
         self.target_dir = (cwd or Path.cwd()) / target
@@ -180,7 +188,7 @@ class ScheduleObserver:
         )
         self._wake = threading.Event()
         self._closed = threading.Event()
-        for consumer in self.newest:
+        for consumer in self.newest if job == "build" else ():
             metrics.set_freshness(
                 consumer, lambda consumer=consumer: self.newest[consumer], budgets[consumer]
             )
@@ -201,7 +209,15 @@ class ScheduleObserver:
 
     def ran(self, status: int, seconds: float) -> None:
         ended = time.time()
-        metrics.BUILDS.labels("success" if status == 0 else "failure").inc()
+        outcome = "success" if status == 0 else "failure"
+        if self.job == "erasure":
+            metrics.ERASURE_PASSES.labels(outcome).inc()
+            metrics.ERASURE_PASS_SECONDS.observe(seconds)
+            if status == 0:
+                metrics.ERASURE_LAST_SUCCESS.set(ended)
+            self._wake.set()
+            return
+        metrics.BUILDS.labels(outcome).inc()
         metrics.BUILD_SECONDS.observe(seconds)
         failed = failed_nodes(self.target_dir, ended - seconds)
         metrics.BUILD_FAILED_NODES.set(failed if failed is not None else (0 if status == 0 else 1))
