@@ -145,7 +145,9 @@ def stream_env(settings, online_config: OnlineConfig, **overrides: object) -> di
     )
 
 
-def wait_for(probe, timeout: float = 30.0):
+def wait_for(probe, timeout: float = 120.0):
+    """probe()'s first truthy answer. The timeout bounds a hang; it is no performance figure
+    (late in a long suite the shared broker holds every test's topics and groups join slower)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         found = probe()
