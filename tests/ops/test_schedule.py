@@ -18,6 +18,7 @@ from eventlake.cli.main import cli
 from eventlake.config import Settings
 from eventlake.dbt.runner import build_command
 from eventlake.exceptions import ConfigError
+from eventlake.lake.lock import LakeLock
 from eventlake.ops.schedule import (
     CRON_EXAMPLE,
     ScheduleConfig,
@@ -203,7 +204,9 @@ def test_each_run_holds_the_lake_lock_exclusively(tmp_path):
         "    sys.exit(7)  # neither another build nor erasure, compaction or retention\n"
     )
 
-    code = run_schedule(probe, 60, once=True, lock_path=lock, handle_signals=False)
+    code = run_schedule(
+        probe, 60, once=True, lock=LakeLock(tmp_path / "lake"), handle_signals=False
+    )
 
     assert code == 7
 
@@ -230,9 +233,7 @@ def test_a_run_waits_while_compaction_holds_the_lake_lock(tmp_path):
 
     log = tmp_path / "runs.jsonl"
     lake_dir = tmp_path / "lake"
-    scheduler = Scheduler(
-        ScheduleConfig(tuple(recorder(log)), every=60, lock_path=lake_dir / ".maintenance.lock")
-    )
+    scheduler = Scheduler(ScheduleConfig(tuple(recorder(log)), every=60, lock=LakeLock(lake_dir)))
     with maintenance_lock(lake_dir):
         worker = threading.Thread(target=scheduler.run, kwargs={"once": True})
         worker.start()

@@ -199,7 +199,9 @@ def compact(
         dates=tuple(d.date() for d in dates),
     )
     settings = Settings.from_env()
-    plan, result = run_compaction(settings.lake_dir, config, apply=apply_changes)
+    plan, result = run_compaction(
+        settings.lake_dir, config, apply=apply_changes, catalog=settings.catalog
+    )
     by_date: dict[str, list] = {}
     for merge in plan.merges:
         by_date.setdefault(merge.folder.rpartition("/")[2], []).append(merge)
@@ -268,7 +270,11 @@ def retention(
         rollup_keep_days=rollup_keep_days or config.rollup_keep_days,
     )
     day = today.date() if today else datetime.now(UTC).date()
-    lock = maintenance_lock(settings.lake_dir) if apply_changes else contextlib.nullcontext()
+    lock = (
+        maintenance_lock(settings.lake_dir, settings.catalog)
+        if apply_changes
+        else contextlib.nullcontext()
+    )
     with lock:
         plan, removed = expire_raw_lake(settings.lake_dir, day, config, apply=apply_changes)
         click.echo(

@@ -87,7 +87,7 @@ def run_analytics(
     metrics_port: int | None,
 ) -> None:
     from eventlake.dbt.runner import build_command
-    from eventlake.lake import lock
+    from eventlake.lake.lock import LakeLock
     from eventlake.ops.config import OpsConfig
     from eventlake.ops.observe import ScheduleObserver, start_metrics
     from eventlake.ops.schedule import parse_interval, run_schedule
@@ -105,7 +105,7 @@ def run_analytics(
             build_command(select),
             parse_interval(every),
             once=once,
-            lock_path=lock.lock_path(settings.lake_dir),
+            lock=LakeLock(settings.lake_dir, settings.catalog),
             then=[eventlake_command("features", "materialize")] if materialize_online else [],
             env=settings.dbt_env(),
             on_run=None if observer is None else observer.ran,

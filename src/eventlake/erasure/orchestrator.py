@@ -271,7 +271,7 @@ def process(
         report.requests_read = len(requests.items) + requests.rejected
         report.requests_rejected = requests.rejected
         report.confirmations_collected = len(confirmations.items)
-        with maintenance_lock(settings.lake_dir):
+        with maintenance_lock(settings.lake_dir, settings.catalog):
             subjects = _intake(
                 settings, config, target, requests.items, confirmations.items, now, report
             )

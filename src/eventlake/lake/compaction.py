@@ -473,12 +473,16 @@ def apply_compaction(plan: CompactionPlan, config: CompactionConfig) -> Compacti
 
 
 def compact(
-    lake_dir: Path | str, config: CompactionConfig, *, apply: bool = False
+    lake_dir: Path | str,
+    config: CompactionConfig,
+    *,
+    apply: bool = False,
+    catalog: str | None = None,
 ) -> tuple[CompactionPlan, CompactionResult | None]:
-    """Plan, and with apply=True execute, under the lake's maintenance lock (in a folder or a
-    bucket: see the module's docstring for what the lock is on each)."""
+    """Plan, and with apply=True execute, under the lake's maintenance lock (the advisory lock
+    of a PostgreSQL `catalog`, else a lock file: eventlake.lake.lock)."""
     if not apply:
         return plan_compaction(lake_dir, config), None
-    with maintenance_lock(lake_dir):
+    with maintenance_lock(lake_dir, catalog):
         plan = plan_compaction(lake_dir, config)
         return plan, apply_compaction(plan, config)

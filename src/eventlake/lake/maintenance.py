@@ -280,7 +280,7 @@ def maintain(
     if not apply:
         with open_lakehouse(catalog, lake_dir, read_only=True) as connection:
             return MaintenanceReport(plan_maintenance(connection, now, config), None, None)
-    with maintenance_lock(lake_dir), open_lakehouse(catalog, lake_dir) as connection:
+    with maintenance_lock(lake_dir, catalog), open_lakehouse(catalog, lake_dir) as connection:
         plan = plan_maintenance(connection, now, config)
         merged = merge_files(connection) if merge else None
         return MaintenanceReport(plan, merged, expire_and_clean(connection, plan))

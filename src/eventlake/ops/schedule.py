@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from eventlake.exceptions import ConfigError
-from eventlake.lake.lock import hold
+from eventlake.lake.lock import LakeLock
 
 log = logging.getLogger(__name__)
 
@@ -46,10 +46,9 @@ class ScheduleConfig:
     """Seconds from the start of one run to the start of the next (unless a run overruns)."""
     cwd: Path | None = None
     """Working directory of the runs (the dbt project's root); the current one when None."""
-    lock_path: Path | None = None
-    """A file locked exclusively during each run (the lake's maintenance lock, which erasure,
-    compaction and retention take too, so the lakehouse has one writer at a time); none when
-    None."""
+    lock: LakeLock | None = None
+    """The lake's maintenance lock, held during each run (erasure, compaction and retention
+    take it too, so the lakehouse has one writer at a time); none when None."""
     then: tuple[tuple[str, ...], ...] = ()
     """Commands run in order after a successful run, as part of it (the online store's load of
     the batch features); the first failure ends the run with its exit status."""
@@ -124,18 +123,18 @@ class Scheduler:
 
     @contextlib.contextmanager
     def _lake_lock(self) -> Iterator[bool]:
-        """Hold lock_path exclusively; yields False when stopped while waiting for it."""
-        if self.config.lock_path is None:
+        """Hold the lake's lock; yields False when stopped while waiting for it."""
+        if self.config.lock is None:
             yield True
             return
-        with hold(self.config.lock_path, stop=self._stop) as locked:
+        with self.config.lock.hold(stop=self._stop) as locked:
             yield locked
 
     def run_once(self) -> int:
         """One run, to its end; returns its exit status."""
         with self._lake_lock() as locked:
             if not locked:
-                log.info("stopped while waiting for %s: no run", self.config.lock_path)
+                log.info("stopped while waiting for %s: no run", self.config.lock)
                 return 128 + self._signal
             started = self.clock()
             status = self._run_child(self.config.command)
@@ -203,7 +202,7 @@ def run_schedule(
     *,
     once: bool = False,
     cwd: Path | None = None,
-    lock_path: Path | None = None,
+    lock: LakeLock | None = None,
     then: Sequence[Sequence[str]] = (),
     env: Mapping[str, str] | None = None,
     clock: Callable[[], float] = time.monotonic,
@@ -212,7 +211,7 @@ def run_schedule(
 ) -> int:
     """Run `command` every `every` seconds without overlap; see Scheduler.run for the result."""
     config = ScheduleConfig(
-        tuple(command), every, cwd, lock_path, then=tuple(tuple(c) for c in then), env=env
+        tuple(command), every, cwd, lock, then=tuple(tuple(c) for c in then), env=env
     )
     scheduler = Scheduler(config, clock=clock)
     scheduler.on_run = on_run
