@@ -30,7 +30,7 @@
         {{ return(default__lake_files(source_name, table_name)) }}
     {%- endif -%}
     {%- set files_glob = lake_source_glob(source_name, table_name) -%}
-    {%- set checkpoints_glob = var('lake_dir') ~ '/_checkpoints/*/*.json' -%}
+    {%- set checkpoints_glob = lake_dir() ~ '/_checkpoints/*/*.json' -%}
     {%- set has_checkpoints = run_query(
         "select count(*) from glob(" ~ dbt.string_literal(checkpoints_glob)
         ~ ")"

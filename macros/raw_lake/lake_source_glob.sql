@@ -1,7 +1,7 @@
 {#-
     The Parquet glob a lake source reads (its meta.files_glob). Fails at
-    compile time when the source has none or the glob does not lie under var
-    lake_dir. Used by lake_source and lake_files.
+    compile time when the source has none or the glob does not lie under
+    lake_dir(). Used by lake_source and lake_files.
 -#}
 {% macro lake_source_glob(source_name, table_name) -%}
     {%- set node = graph.sources.values()
@@ -15,10 +15,10 @@
             ~ "' needs meta.files_glob (the Parquet glob it reads), got none"
         ) }}
     {%- endif -%}
-    {%- if not files_glob.startswith(var('lake_dir')) -%}
+    {%- if not files_glob.startswith(lake_dir()) -%}
         {{ exceptions.raise_compiler_error(
             "lake_source: expected the files of '" ~ source_name ~ "."
-            ~ table_name ~ "' under var lake_dir '" ~ var('lake_dir')
+            ~ table_name ~ "' under lake_dir() '" ~ lake_dir()
             ~ "', got meta.files_glob '" ~ files_glob ~ "'. Set the lake"
             ~ " with EVENTLAKE_LAKE_DIR rather than --vars lake_dir."
         ) }}

@@ -1,5 +1,5 @@
 {#- Folder of a lake_partitions model: config location, or <lake>/curated/<name>. -#}
 {% macro lake_partitions_location(node) -%}
     {{ return(node.config.get('location')
-        or var('lake_dir') ~ '/curated/' ~ node.name) }}
+        or lake_dir() ~ '/curated/' ~ node.name) }}
 {%- endmacro %}
