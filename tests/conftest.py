@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import socket
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ import pytest
 from eventlake.config import LoaderConfig, Settings
 from eventlake.ingest.kafka import ensure_topics
 from eventlake.ops.broker import LocalBroker
+from tests import dbt_support
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -32,6 +34,15 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.redis)
         if {"s3_server", "s3_lake"} & fixtures or "s3" in params:
             item.add_marker(pytest.mark.s3)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def dbt_partial_parse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The project parsed once per test process (each xdist worker is one): dbt_target() seeds
+    each test's dbt target folder with it, so no test's dbt parses the whole project."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(dbt_support, "PARSED", dbt_support.parse_once(tmp_path_factory.mktemp("dbt")))
+        yield
 
 
 def free_port() -> int:
@@ -136,7 +147,7 @@ def loader_config() -> LoaderConfig:
 def erasure_settings(settings: Settings, tmp_path: Path, monkeypatch) -> Settings:
     """Settings for an erasure pass: topics of its own, the dev subject-hash key, and dbt's
     target and logs in the test's folder."""
-    monkeypatch.setenv("DBT_TARGET_PATH", str(tmp_path / "target"))
+    monkeypatch.setenv("DBT_TARGET_PATH", dbt_support.dbt_target(tmp_path))
     monkeypatch.setenv("DBT_LOG_PATH", str(tmp_path / "logs"))
     return dataclasses.replace(
         settings,

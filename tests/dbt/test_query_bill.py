@@ -12,7 +12,7 @@ import pytest
 from eventlake.dbt.runner import run_dbt
 from eventlake.simulate.config import GeneratorConfig
 from eventlake.simulate.lake_writer import write_raw_lake
-from tests.dbt_support import copy_project, dbt, query
+from tests.dbt_support import copy_project, dbt, dbt_target, query
 
 pytestmark = pytest.mark.slow
 START = dt.date(2025, 3, 1)
@@ -104,7 +104,7 @@ def test_an_incremental_model_reading_history_fails_the_build_naming_it(tmp_path
     env = {
         "EVENTLAKE_LAKE_DIR": str(lake),
         "EVENTLAKE_CATALOG": catalog,
-        "DBT_TARGET_PATH": str(tmp_path / "target"),
+        "DBT_TARGET_PATH": dbt_target(tmp_path),
         "DBT_LOG_PATH": str(tmp_path / "logs"),
     }
     config = GeneratorConfig(events=DAYS * 8_000, days=DAYS, start_date=START, late_fraction=0.0)

@@ -21,7 +21,7 @@ import pytest
 
 from eventlake.dbt.runner import dbt_command
 from tests.concurrency_reader import QUERIES
-from tests.dbt_support import REPO, dbt, query
+from tests.dbt_support import REPO, dbt, dbt_target, query
 
 pytestmark = pytest.mark.slow
 
@@ -78,7 +78,7 @@ def cli_env(settings, catalog: str) -> dict[str, str]:
         EVENTLAKE_LAKE_DIR=str(settings.lake_dir),
         EVENTLAKE_CATALOG=catalog,
         EVENTLAKE_ERASURE_STREAM_STORES="",
-        DBT_TARGET_PATH=str(work / "target"),
+        DBT_TARGET_PATH=dbt_target(work),
         DBT_LOG_PATH=str(work / "logs"),
     )
 

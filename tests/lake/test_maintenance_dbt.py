@@ -15,7 +15,7 @@ import pytest
 
 from eventlake.simulate.config import GeneratorConfig
 from eventlake.simulate.lake_writer import write_raw_lake
-from tests.dbt_support import REPO, dbt, query
+from tests.dbt_support import REPO, dbt, dbt_target, query
 
 pytestmark = pytest.mark.slow
 START = dt.date(2026, 1, 1)
@@ -28,7 +28,7 @@ def eventlake(lake: Path, catalog: str, *args: str, **env: str) -> str:
         os.environ,
         EVENTLAKE_LAKE_DIR=str(lake),
         EVENTLAKE_CATALOG=catalog,
-        DBT_TARGET_PATH=str(lake.parent / "target"),
+        DBT_TARGET_PATH=dbt_target(lake.parent),
         DBT_LOG_PATH=str(lake.parent / "logs"),
         **env,
     )

@@ -12,6 +12,7 @@ from eventlake.ops import metrics
 from eventlake.ops.federate import children_registry, free_ports
 from eventlake.ops.supervisor import Child, Supervisor, with_metrics_ports
 from tests.conftest import free_port
+from tests.dbt_support import dbt_target
 from tests.ops.support import matching, scrape, value, wait_for
 
 
@@ -76,7 +77,7 @@ def test_eventlake_up_serves_its_four_children_on_the_one_metrics_port(settings,
         "1h",
         port=port,
         EVENTLAKE_CATALOG=settings.catalog,
-        DBT_TARGET_PATH=tmp_path / "target",
+        DBT_TARGET_PATH=dbt_target(tmp_path),
         DBT_LOG_PATH=tmp_path / "logs",
     )
     url = f"http://127.0.0.1:{port}/metrics"

@@ -20,6 +20,7 @@ from eventlake.ops import metrics
 from eventlake.ops.lag import group_lag
 from eventlake.ops.observe import LoaderObserver
 from tests.conftest import free_port
+from tests.dbt_support import dbt_target
 from tests.ops.support import matching, scrape, value, wait_for
 from tests.support import event, events, loader_env, produce
 
@@ -262,7 +263,7 @@ def test_the_erasure_schedule_serves_its_passes_and_the_open_requests(
         EVENTLAKE_ERASURE_TOPIC=settings.erasure_topic,
         EVENTLAKE_CONFIRMATION_TOPIC=settings.confirmation_topic,
         EVENTLAKE_SUBJECT_HASH_KEY=settings.subject_hash_key,
-        DBT_TARGET_PATH=tmp_path / "target",
+        DBT_TARGET_PATH=dbt_target(tmp_path),
         DBT_LOG_PATH=tmp_path / "logs",
     )
     schedule = subprocess.Popen(

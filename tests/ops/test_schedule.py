@@ -27,6 +27,7 @@ from eventlake.ops.schedule import (
     parse_interval,
     run_schedule,
 )
+from tests.dbt_support import dbt_target
 
 
 def python(code: str) -> list[str]:
@@ -284,7 +285,7 @@ def test_one_scheduled_build_publishes_and_loads_the_online_store(tmp_path):
         EVENTLAKE_CATALOG=catalog,
         EVENTLAKE_ONLINE_BACKEND="sqlite",
         EVENTLAKE_ONLINE_PATH=str(tmp_path / "online.sqlite"),
-        DBT_TARGET_PATH=str(tmp_path / "target"),
+        DBT_TARGET_PATH=dbt_target(tmp_path),
         DBT_LOG_PATH=str(tmp_path / "logs"),
     )
 
