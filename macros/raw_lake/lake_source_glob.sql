@@ -1,7 +1,7 @@
 {#-
-    The Parquet glob a lake source reads (its meta.files_glob). Fails at
-    compile time when the source has none or the glob does not lie under
-    lake_dir(). Used by lake_source and lake_files.
+    The Parquet glob a lake source reads: lake_dir() / its meta.files_glob.
+    Fails at compile time when the source has none or it is not relative to
+    the lake. Used by lake_source and lake_files.
 -#}
 {% macro lake_source_glob(source_name, table_name) -%}
     {%- set node = graph.sources.values()
@@ -15,13 +15,11 @@
             ~ "' needs meta.files_glob (the Parquet glob it reads), got none"
         ) }}
     {%- endif -%}
-    {%- if not files_glob.startswith(lake_dir()) -%}
+    {%- if files_glob.startswith('/') or '://' in files_glob -%}
         {{ exceptions.raise_compiler_error(
-            "lake_source: expected the files of '" ~ source_name ~ "."
-            ~ table_name ~ "' under lake_dir() '" ~ lake_dir()
-            ~ "', got meta.files_glob '" ~ files_glob ~ "'. Set the lake"
-            ~ " with EVENTLAKE_LAKE_DIR rather than --vars lake_dir."
+            "lake_source: expected meta.files_glob of '" ~ source_name ~ "."
+            ~ table_name ~ "' relative to the lake, got '" ~ files_glob ~ "'"
         ) }}
     {%- endif -%}
-    {{ return(files_glob) }}
+    {{ return(lake_dir().rstrip('/') ~ '/' ~ files_glob) }}
 {%- endmacro %}

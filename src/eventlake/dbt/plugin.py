@@ -39,3 +39,6 @@ class Plugin(BasePlugin):
     def configure_cursor(self, cursor) -> None:
         # Unqualified names (control.erasure_requests) resolve in the lakehouse.
         cursor.execute(f"use {ALIAS}")
+        # The raw lake source's external_location (_kafka__sources.yml) reads under it.
+        lake_dir = (os.environ.get("EVENTLAKE_LAKE_DIR") or "lake").rstrip("/")
+        cursor.execute("set variable eventlake_lake_dir = ?", [lake_dir])
