@@ -65,11 +65,11 @@ def parse_once(folder: Path) -> Path | None:
 
 def dbt_target(work: Path | str) -> str:
     """DBT_TARGET_PATH for a test: <work>/target, seeded with PARSED when it holds no
-    partial_parse.msgpack yet. The test's first dbt then reparses only what differs (the source
-    whose files_glob names the lake), not the whole project (~6 s): profiles.yml and
-    dbt_project.yml read neither the lake nor the catalog (see the comments there), so dbt's
-    state check passes. A copy of the project that changes a file gets that file reparsed (dbt
-    compares each file's hash); another target (dev, spark) fails the check: a full parse."""
+    partial_parse.msgpack yet. The test's first dbt then parses nothing, not the whole project
+    (~6 s): the project's files read neither the lake nor the catalog at parse time (see the
+    comments in profiles.yml and dbt_project.yml), so dbt's state check passes. A copy of the
+    project that changes a file gets that file reparsed (dbt compares each file's hash); another
+    target (dev, spark) fails the check: a full parse."""
     target = Path(work) / "target"
     seed = target / "partial_parse.msgpack"
     if PARSED is not None and not seed.exists():
