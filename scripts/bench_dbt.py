@@ -3,9 +3,11 @@
     .venv/bin/python scripts/bench_dbt.py [--per-day 3000] [--repeat 3] [--day-events 10000000]
         [--scale-events 50000000] [--only incremental,queries,dashboard,hot,intraday,scale]
         [--runs 100] [--probes 15] [--hot-runs 20] [--idle 20] [--work DIR] [--json FILE]
+        [--catalog sqlite|postgres]
 
 Lakes are written straight into the raw lake (rawlake, as `eventlake generate-lake`) and built
-with `dbt build` on a SQLite catalog. Each ratio compares figures of one run, taken alternately.
+with `dbt build` on a SQLite catalog (`--catalog postgres`: a PostgreSQL database per lake).
+Each ratio compares figures of one run, taken alternately.
 
 1. incremental: lakes of 7 and 365 days (`--per-day` events a day), fully built; then
    `--repeat` times: one more day on each, `dbt build`. Medians of the incremental build (wall,
@@ -74,14 +76,33 @@ FACTS_FOLDER = Path("curated/build/fct_events")
 """Where the lake keeps fct_events' files (the bytes a query is measured against)."""
 CONNECT = """
 from eventlake.lake import lakehouse
-connection = lakehouse.connect(f"sqlite:{work}/lakehouse.sqlite", f"{work}/lake", read_only=True)
+connection = lakehouse.connect(lakehouse.catalog_from_env(), f"{work}/lake", read_only=True)
 """
-"""Python run by the probe and reader processes: a read-only `connection` to `work`'s lake."""
+"""Python run by the probe and reader processes (EVENTLAKE_CATALOG from `dbt_env`): a read-only
+`connection` to `work`'s lake."""
+POSTGRES = "host=127.0.0.1 port=5432 user=postgres"
+"""The server of `--catalog postgres`: one database per lake, eventlake_bench_<folder>."""
+CATALOG = "sqlite"
+"""`--catalog`: where the lakes' DuckLake catalogs live (set once, by main)."""
+
+
+def catalog(work: Path) -> str:
+    """The EVENTLAKE_CATALOG of `work`'s lake: a SQLite file in it, or (--catalog postgres) a
+    database of its own, created when missing."""
+    if CATALOG == "sqlite":
+        return f"sqlite:{work}/lakehouse.sqlite"
+    import psycopg
+
+    name = f"eventlake_bench_{work.name}"
+    with psycopg.connect(f"{POSTGRES} dbname=postgres", autocommit=True) as admin:
+        if not admin.execute("select 1 from pg_database where datname = %s", [name]).fetchone():
+            admin.execute(f'create database "{name}"')
+    return f"postgres:{POSTGRES} dbname={name}"
 
 
 def run_dbt(work: Path, *args: str) -> tuple[float, dict[str, float]]:
-    """Run dbt (`args`, e.g. "build") from work, on work/lake and the catalog
-    work/lakehouse.sqlite and, on the spark target, work/spark-warehouse (its metastore in work):
+    """Run dbt (`args`, e.g. "build") from work, on work/lake and its catalog and, on the spark
+    target, work/spark-warehouse (its metastore in work):
     (wall seconds, node name -> seconds from dbt's run results).
     """
     work.mkdir(parents=True, exist_ok=True)
@@ -104,7 +125,7 @@ def dbt_env(work: Path) -> dict[str, str]:
     return dict(
         os.environ,
         EVENTLAKE_LAKE_DIR=str(work / "lake"),
-        EVENTLAKE_CATALOG=f"sqlite:{work}/lakehouse.sqlite",
+        EVENTLAKE_CATALOG=catalog(work),
         EVENTLAKE_SPARK_WAREHOUSE=str(work / "spark-warehouse"),
         DBT_TARGET_PATH=str(work / "target"),
         DBT_LOG_PATH=str(work / "logs"),
@@ -234,7 +255,7 @@ def probe(work: Path, sql: str, *, trace: Path | None = None) -> dict[str, float
             str(trace),
             *command,
         ]
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    done = subprocess.run(command, capture_output=True, text=True, check=False, env=dbt_env(work))
     if done.returncode != 0:
         sys.exit(f"probe failed:\n{done.stderr[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -478,7 +499,7 @@ def latencies(
 
 def connect(work: Path) -> duckdb.DuckDBPyConnection:
     """A read-only connection to work's lakehouse, as CONNECT opens it."""
-    return lakehouse.connect(f"sqlite:{work}/lakehouse.sqlite", work / "lake", read_only=True)
+    return lakehouse.connect(catalog(work), work / "lake", read_only=True)
 
 
 def bench_dashboard(root: Path, per_day: int, runs: int, idle_s: float) -> dict:
@@ -531,7 +552,9 @@ def reader_during_build(work: Path, queries: list[str], per_day: int, idle_s: fl
         json.dumps(queries),
         str(stop),
     ]
-    reader = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    reader = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dbt_env(work)
+    )
     assert reader.stdout is not None
     if reader.stdout.readline().strip() != "ready":
         sys.exit(f"the reader did not start: {reader.stderr.read() if reader.stderr else ''}")
@@ -840,12 +863,22 @@ def main() -> None:
     parser.add_argument("--idle", type=float, default=20.0, help="reader's idle seconds")
     parser.add_argument("--only", default=",".join(PARTS))
     parser.add_argument("--work", type=Path, help="keep the lakes here (reused when present)")
+    parser.add_argument(
+        "--catalog",
+        choices=("sqlite", "postgres"),
+        default="sqlite",
+        help=f"the lakes' catalogs: SQLite files, or PostgreSQL databases on {POSTGRES}",
+    )
     parser.add_argument("--json", type=Path, default=REPO / "target" / "bench_dbt.json")
     args = parser.parse_args()
     parts = set(args.only.split(","))
     if parts - set(PARTS):
         parser.error(f"--only takes some of {','.join(PARTS)}, got {args.only}")
     root = args.work or Path(tempfile.mkdtemp(prefix="eventlake-bench-dbt-"))
+    global CATALOG
+    CATALOG = args.catalog
+    if args.catalog != "sqlite":  # lakes built on one catalog are not read through another
+        root = root / args.catalog
     root.mkdir(parents=True, exist_ok=True)
     results: dict = {"started_at": dt.datetime.now(dt.UTC).isoformat(), "args": vars(args)}
     loads = results["load_average_1min"] = {}
