@@ -3,7 +3,8 @@
 fct_events row counts per date, rollups, dim_user_features and the other marts, on a full build
 and after an incremental one (a new day and a replayed file of an older date); and the same
 after an erasure, which on Spark rewrites the subjects' partitions in the engine; and after
-retention, which on Spark drops the expired partitions.
+retention, which on Spark drops the expired partitions. Both read the raw lake by the same rules:
+neither reads a flush its checkpoint has not committed nor an input a merged file superseded.
 
 DuckDB builds into its DuckLake lakehouse (a SQLite catalog in the target's folder; the tests
 read the schema `build`, as `dbt run` publishes nothing); Spark builds its own Parquet tables
