@@ -126,9 +126,110 @@
     select * from readable_file)
 {%- endmacro %}
 
+{#-
+    Spark: the same two rules as duckdb__lake_files, on a listing of the
+    files (binaryFile, whose content is not read when not selected). The
+    checkpoints are read through a glob that also matches the source's files
+    (a glob matching nothing is an error on Spark, and a lake has no
+    checkpoint before a loader ran): the path filter, pushed to the listing,
+    keeps the checkpoints and reads no Parquet file. Paths are URIs
+    (file:/..., s3a://...), as _metadata.file_path names them in lake_source.
+-#}
 {% macro spark__lake_files(source_name, table_name) -%}
-    (select distinct
-        _source_file as file_path,
-        event_date
-    from {{ lake_source(source_name, table_name) }} as lake)
+    {%- if not execute -%}
+        {{ return(default__lake_files(source_name, table_name)) }}
+    {%- endif -%}
+    {%- set files_glob = lake_source_glob(source_name, table_name) -%}
+    {%- set lake_dir = var('lake_dir').rstrip('/') -%}
+    {%- set checkpoints_glob = lake_dir ~ '/{_checkpoints/*/*.json,'
+        ~ files_glob[lake_dir | length:].lstrip('/') ~ '}' -%}
+    {#- A loader file's name: topic, partition, first and last offset. -#}
+    {%- set loader_name = dbt.string_literal(
+        '/([^/+]+)[+]([0-9]{5})[+]([0-9]{20})[+]([0-9]{20})[.]parquet$'
+    ) -%}
+    (with
+    lake_file as (
+        select
+            path as file_path,
+            cast(
+                regexp_extract(
+                    path, 'event_date=([0-9]{4}-[0-9]{2}-[0-9]{2})', 1
+                )
+                as date
+            ) as event_date,
+            regexp_extract(path, '^(.*)/[^/]*$', 1) as folder_path,
+            regexp_extract(path, {{ loader_name }}, 1) as topic,
+            regexp_extract(
+                path, {{ loader_name }}, 2
+            ) as kafka_partition,
+            regexp_extract(
+                path, {{ loader_name }}, 3
+            ) as first_offset,
+            regexp_extract(
+                path, {{ loader_name }}, 4
+            ) as last_offset
+        from binaryFile.`{{ files_glob }}`
+    ),
+
+    checkpoint as (
+        select
+            regexp_extract(
+                path, '/_checkpoints/([^/]+)/([0-9]{5})[.]json$', 1
+            ) as topic,
+            regexp_extract(
+                path, '/_checkpoints/([^/]+)/([0-9]{5})[.]json$', 2
+            ) as kafka_partition,
+            cast(
+                get_json_object(cast(content as string), '$.next_offset')
+                as bigint
+            ) as next_offset
+        from binaryFile.`{{ checkpoints_glob }}`
+        where path like '%.json'
+    ),
+
+    committed_file as (
+        select
+            lake_file.file_path,
+            lake_file.event_date,
+            lake_file.folder_path,
+            lake_file.topic,
+            lake_file.kafka_partition,
+            cast(lake_file.first_offset as bigint) as first_offset,
+            cast(lake_file.last_offset as bigint) as last_offset
+        from lake_file
+        left join checkpoint
+            on
+                lake_file.topic = checkpoint.topic
+                and lake_file.kafka_partition = checkpoint.kafka_partition
+        where
+            lake_file.topic = ''
+            or checkpoint.topic is null
+            or cast(lake_file.last_offset as bigint) < checkpoint.next_offset
+    ),
+
+    reach_before as (
+        select
+            file_path,
+            event_date,
+            last_offset,
+            max(last_offset) over (
+                partition by folder_path, topic, kafka_partition
+                order by first_offset asc, last_offset desc
+                rows between unbounded preceding and 1 preceding
+            ) as widest_last_offset
+        from committed_file
+    ),
+
+    readable_file as (
+        select
+            file_path,
+            event_date
+        from reach_before
+        where
+            widest_last_offset is null
+            or widest_last_offset < last_offset
+    )
+
+    select * from readable_file)
 {%- endmacro %}
+

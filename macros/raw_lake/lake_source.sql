@@ -68,9 +68,14 @@
     {%- endif -%}
     {%- set folder = lake_source_glob(source_name, table_name)
         .split('/event_date=')[0] -%}
+    {#- The files a reader reads: committed, not superseded (lake_files). -#}
     {%- set source_sql -%}
         (select *, _metadata.file_path as _source_file
-        from parquet.`{{ folder }}`)
+        from parquet.`{{ folder }}`
+        where _metadata.file_path in (
+            select file_path
+            from {{ spark__lake_files(source_name, table_name) }} as readable
+        ))
     {%- endset -%}
     {{ return(source_sql) }}
 {%- endmacro %}

@@ -3,7 +3,8 @@
 fct_events row counts per date, rollups, dim_user_features and the other marts, on a full build
 and after an incremental one (a new day and a replayed file of an older date); and the same
 after an erasure, which on Spark rewrites the subjects' partitions in the engine; and after
-retention, which on Spark drops the expired partitions.
+retention, which on Spark drops the expired partitions. Both read the raw lake by the same rules:
+neither reads a flush its checkpoint has not committed nor an input a merged file superseded.
 
 DuckDB builds into its DuckLake lakehouse (a SQLite catalog in the target's folder; the tests
 read the schema `build`, as `dbt run` publishes nothing); Spark builds its own Parquet tables
@@ -24,10 +25,13 @@ from datetime import date
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from eventlake.dbt.runner import dbt_command
 from eventlake.erasure.subjects import subject_hash
+from eventlake.lake import layout
 from eventlake.lake.lakehouse import connect
 from eventlake.lake.retention import SPARK_AREAS, RetentionConfig, apply_retention, plan_retention
 
@@ -333,3 +337,85 @@ def test_retention_on_spark_drops_the_expired_partitions_and_matches_duckdb(
     assert duckdb.sql(
         f"select count(*) from read_parquet('{rollups}', hive_partitioning = true) where {expired}"
     ).fetchall() == [(0,)]
+
+
+def add_unreadable_files(lake: Path) -> set[str]:
+    """Add to a generated raw lake the two files no reader may read, their rows relabelled
+    (event ids `uncommitted-…`, `superseded-…`) so that a reader without the rules would count
+    them: a flush of partition 0 under way (past its checkpoint's next_offset, listed as
+    pending), and an input of a compaction beside the file that merged it (a range strictly
+    inside that file's). Returns their names."""
+    checkpoint = layout.read_checkpoint(lake, "events", 0)
+    merged = sorted((lake / "raw" / "events" / "event_date=2026-01-10").glob("events+00000+*"))[0]
+    rows = pq.read_table(merged)
+    first = int(merged.stem.split("+")[2])
+    count = rows.num_rows // 2
+    added = {}
+    for kind, start in (("uncommitted", checkpoint.next_offset), ("superseded", first)):
+        name = layout.data_file_name("events", 0, start, start + count - 1)
+        table = rows.slice(0, count)
+        table = table.set_column(
+            table.schema.get_field_index("event_id"),
+            "event_id",
+            pa.array([f"{kind}-{n}" for n in range(count)]),
+        ).set_column(
+            table.schema.get_field_index("_offset"),
+            "_offset",
+            pa.array(range(start, start + count), table.schema.field("_offset").type),
+        )
+        pq.write_table(table, merged.with_name(name))
+        added[kind] = f"raw/events/event_date=2026-01-10/{name}"
+    layout.write_checkpoint(
+        lake, "events", 0, layout.Checkpoint(checkpoint.next_offset, [added["uncommitted"]])
+    )
+    return {Path(relative).name for relative in added.values()}
+
+
+def test_spark_reads_neither_an_uncommitted_flush_nor_a_superseded_file_as_duckdb(
+    tmp_path: Path,
+) -> None:
+    duck, spark = tmp_path / "duckdb", tmp_path / "spark"
+    duck.mkdir()
+    spark.mkdir()
+    run(duck, duck / "lake", *GENERATE, "--events", "3000", "--days", "3")
+    unreadable = add_unreadable_files(duck / "lake")
+    shutil.copytree(duck / "lake", spark / "lake")
+    raw = {path.name for path in (duck / "lake" / "raw").rglob("*.parquet")}
+    assert unreadable < raw
+
+    build(duck, duck / "lake", selection=["+fct_events"])
+    build(spark, spark / "lake", "--target", "spark", selection=["+fct_events"])
+
+    con = connect(catalog_of(duck), duck / "lake", read_only=True)
+    arrived = {
+        "duckdb": "select file_path from build.int_event_files__arrived",
+        "spark": "select file_path from read_parquet("
+        f"'{spark}/spark-warehouse/eventlake.db/int_event_files__arrived/**/*.parquet')",
+    }
+    for target, sql in arrived.items():
+        names = {row[0].rpartition("/")[2] for row in con.execute(sql).fetchall()}
+        assert names == raw - unreadable, target
+    facts = {
+        "duckdb": "from build.fct_events",
+        "spark": f"from read_parquet('{spark}/lake/curated/fct_events/*/*.parquet')",
+    }
+    for target, relation in facts.items():
+        relabelled = con.execute(
+            "select count(*) "
+            + relation
+            + " where event_id like 'uncommitted-%' or event_id like 'superseded-%'"
+        ).fetchall()
+        assert relabelled == [(0,)], target
+    assert differences_in_facts(con, spark / "lake") == []
+
+
+def differences_in_facts(con: duckdb.DuckDBPyConnection, lake_spark: Path) -> list:
+    """The (event_date, count) rows of fct_events one target has and the other has not."""
+    on_duckdb = "select event_date, count(*) as n from build.fct_events group by 1"
+    on_spark = (
+        "select event_date, count(*) as n from read_parquet("
+        f"'{lake_spark}/curated/fct_events/*/*.parquet', hive_partitioning = true) group by 1"
+    )
+    return con.execute(
+        f"({on_duckdb} except {on_spark}) union all ({on_spark} except {on_duckdb})"
+    ).fetchall()

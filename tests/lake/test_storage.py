@@ -115,3 +115,11 @@ def test_checkpoints_and_files_round_trip_on_a_folder(tmp_path):
     assert layout.recover_partition(lake, "events", 0) == 10
     assert not storage.exists("raw/events/a.parquet")
     assert layout.read_checkpoint(lake, "events", 0) == Checkpoint(10)
+
+
+def test_a_secret_from_the_environment_holds_no_credential():
+    env = {"AWS_ACCESS_KEY_ID": "key", "AWS_SECRET_ACCESS_KEY": "it's secret"}
+    sql = S3Settings.from_env(env).secret_sql("s3://lake", from_env=True)
+    assert "KEY_ID getenv('AWS_ACCESS_KEY_ID')" in sql
+    assert "SECRET getenv('AWS_SECRET_ACCESS_KEY')" in sql
+    assert "'key'" not in sql and "it''s secret" not in sql

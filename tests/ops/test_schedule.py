@@ -93,6 +93,22 @@ def test_build_command_is_dbt_build_from_the_repository_root_with_the_selection(
     )
 
 
+def test_the_scheduled_build_runs_below_the_readers_cpu_priority():
+    """run-analytics builds at EVENTLAKE_BUILD_NICENESS (10): nice(1) execs dbt, so the
+    scheduler's signals still reach it; 0 runs dbt itself."""
+    command = build_command(("fct_events",), niceness=10)
+
+    assert command[:3] == ("nice", "-n", "10")
+    assert command[3:] == build_command(("fct_events",))
+    niced = subprocess.run(
+        [*command[:3], sys.executable, "-c", "import os; print(os.nice(0))"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert int(niced.stdout) == os.nice(0) + 10
+
+
 @pytest.mark.parametrize("code", [0, 3])
 def test_once_exits_with_the_commands_exit_code(code):
     command = python(f"import sys; sys.exit({code})")

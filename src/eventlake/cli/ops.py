@@ -10,6 +10,7 @@ import click
 
 from eventlake.cli.options import metrics_port_option
 from eventlake.config import Settings
+from eventlake.dbt.runner import BUILD_NICENESS
 
 STATE_DIR = Path(".eventlake")
 """Where the local broker keeps its state (pid file, log)."""
@@ -78,12 +79,21 @@ def _run_analytics_help() -> str:
     is_flag=True,
     help="After each successful build, load the published dim_user_features into the online store.",
 )
+@click.option(
+    "--niceness",
+    type=click.IntRange(0, 19),
+    default=BUILD_NICENESS,
+    envvar="EVENTLAKE_BUILD_NICENESS",
+    show_default=True,
+    help="The build's CPU priority (nice): below readers on a shared host; 0 for none.",
+)
 @metrics_port_option
 def run_analytics(
     every: str,
     once: bool,
     select: tuple[str, ...],
     materialize_online: bool,
+    niceness: int,
     metrics_port: int | None,
 ) -> None:
     from eventlake.dbt.runner import build_command
@@ -102,7 +112,7 @@ def run_analytics(
     )
     try:
         code = run_schedule(
-            build_command(select),
+            build_command(select, niceness),
             parse_interval(every),
             once=once,
             lock=LakeLock(settings.lake_dir, settings.catalog),

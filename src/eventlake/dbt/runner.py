@@ -25,6 +25,9 @@ PROJECT_DIR = Path(__file__).resolve().parents[3]
 root, three folders above src/eventlake/dbt/."""
 DBT_FLAGS = ("--profiles-dir", ".", "--project-dir", ".")
 """profiles.yml and the project in the working directory."""
+BUILD_NICENESS = 10
+"""The scheduled build's CPU priority (nice(1); EVENTLAKE_BUILD_NICENESS): below the readers'
+on a shared host, so a dashboard's query does not wait behind the build's threads for a core."""
 
 
 def dbt_executable() -> str:
@@ -39,18 +42,20 @@ def dbt_executable() -> str:
 
 
 def dbt_command(
-    *args: str, target: str | None = None, project_dir: Path | None = None
+    *args: str, target: str | None = None, project_dir: Path | None = None, niceness: int = 0
 ) -> tuple[str, ...]:
     """argv of `dbt <args>`: the project in the working directory, or in `project_dir` when
     given (then any working directory will do); on `target` (a profiles.yml output) when given,
-    else the profile's default."""
+    else the profile's default; at `niceness` (nice(1), which execs dbt: signals reach it)."""
     flags = (
         DBT_FLAGS
         if project_dir is None
         else ("--profiles-dir", str(project_dir), "--project-dir", str(project_dir))
     )
     command = (dbt_executable(), *args, *flags)
-    return (*command, "--target", target) if target is not None else command
+    if target is not None:
+        command = (*command, "--target", target)
+    return ("nice", "-n", str(niceness), *command) if niceness else command
 
 
 def run_dbt(
@@ -61,11 +66,12 @@ def run_dbt(
     project_dir: Path | None = None,
     capture: bool = True,
     timeout: float | None = None,
+    niceness: int = 0,
 ) -> subprocess.CompletedProcess[str]:
     """Run `dbt <args>` from `cwd` (the current directory when None) with `env` on top of this
-    process's environment; returns the finished process (its output as text when `capture`).
-    Never raises on dbt's exit code: the caller reads `returncode`."""
-    argv = dbt_command(*args, target=target, project_dir=project_dir)
+    process's environment, at `niceness`; returns the finished process (its output as text when
+    `capture`). Never raises on dbt's exit code: the caller reads `returncode`."""
+    argv = dbt_command(*args, target=target, project_dir=project_dir, niceness=niceness)
     log.info("dbt %s%s", " ".join(args[:2]), f" (target {target})" if target else "")
     return subprocess.run(
         argv,
@@ -78,7 +84,7 @@ def run_dbt(
     )
 
 
-def build_command(select: Sequence[str] = ()) -> tuple[str, ...]:
-    """`dbt build` of the whole project, or of the `--select` selection."""
-    command = dbt_command("build")
+def build_command(select: Sequence[str] = (), niceness: int = 0) -> tuple[str, ...]:
+    """`dbt build` of the whole project, or of the `--select` selection, at `niceness`."""
+    command = dbt_command("build", niceness=niceness)
     return (*command, "--select", *select) if select else command

@@ -72,13 +72,16 @@ def require_lakehouse(catalog: str) -> None:
 def shell_init(catalog: str, lake_dir: Path | str) -> str:
     """The DuckDB CLI init script: extensions loaded offline, UTC, the lakehouse read-only.
     The ATTACH is every eventlake process's (relative paths are the current folder's): its
-    DATA_PATH must be the one the catalog was created with."""
+    DATA_PATH must be the one the catalog was created with. A bucket's credentials are not in
+    it: the CLI reads them from its environment (getenv), so the script can be printed."""
     scanner = SCANNERS[catalog.partition(":")[0]]
     attach = attach_sql(catalog, lake_dir, read_only=True)
-    secret = lake_storage(lake_dir).secret_sql()
+    secret = lake_storage(lake_dir).secret_sql(from_env=True)
     bucket = (
         [
-            "-- The lake is in a bucket: httpfs and the credentials of AWS_* (keep this private).",
+            "-- The lake is in a bucket: httpfs, and the credentials of AWS_ACCESS_KEY_ID and",
+            "-- AWS_SECRET_ACCESS_KEY read when the script runs (getenv is the DuckDB CLI's;",
+            "-- another client puts its own values there). The script holds no secret.",
             "LOAD httpfs;",
             f"{secret};",
         ]

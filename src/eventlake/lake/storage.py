@@ -15,7 +15,9 @@ S3-compatible server speaks.
   whole object or none, and a bucket has no rename (`staged_file` stages it locally first, for
   a writer that checks what it wrote before anyone may read it);
 - `configure(connection)`: a DuckDB connection made able to read and write the lake (httpfs and
-  a `CREATE SECRET (TYPE s3, ...)` scoped to the bucket; nothing for a folder).
+  a `CREATE SECRET (TYPE s3, ...)` scoped to the bucket; nothing for a folder). The DuckDB CLI's
+  init script (`eventlake sql --print-init`) holds no credential: its secret reads them with
+  `getenv()` (`secret_sql(from_env=True)`).
 
 So call sites do not branch on local against bucket; the few behaviours that differ (fsync,
 temporary names) live here.
@@ -107,13 +109,20 @@ class S3Settings:
             allow_bucket_deletion=admin,
         )
 
-    def secret_sql(self, scope: str) -> str:
-        """DuckDB's S3 secret for `scope` (s3://bucket): path-style, TLS as the endpoint says."""
+    def secret_sql(self, scope: str, *, from_env: bool = False) -> str:
+        """DuckDB's S3 secret for `scope` (s3://bucket): path-style, TLS as the endpoint says.
+        With `from_env`, the statement holds no credential: it reads AWS_ACCESS_KEY_ID and
+        AWS_SECRET_ACCESS_KEY with `getenv()` when it runs, which only the DuckDB CLI has (a
+        script shown to a person, or written to a file)."""
         options = ["TYPE s3", f"REGION '{_escape(self.region)}'", f"SCOPE '{_escape(scope)}'"]
         if self.access_key:
-            options.append(f"KEY_ID '{_escape(self.access_key)}'")
+            key_id = "getenv('AWS_ACCESS_KEY_ID')" if from_env else f"'{_escape(self.access_key)}'"
+            options.append(f"KEY_ID {key_id}")
         if self.secret_key:
-            options.append(f"SECRET '{_escape(self.secret_key)}'")
+            secret = (
+                "getenv('AWS_SECRET_ACCESS_KEY')" if from_env else f"'{_escape(self.secret_key)}'"
+            )
+            options.append(f"SECRET {secret}")
         if self.endpoint:
             options.append(f"ENDPOINT '{_escape(self.endpoint)}'")
             options.append("URL_STYLE 'path'")
@@ -290,11 +299,12 @@ class LakeStorage:
 
     # -- DuckDB ---------------------------------------------------------------------------------
 
-    def secret_sql(self) -> str | None:
-        """The DuckDB secret that reaches the bucket; None for a folder."""
+    def secret_sql(self, *, from_env: bool = False) -> str | None:
+        """The DuckDB secret that reaches the bucket; None for a folder. With `from_env`, the
+        DuckDB CLI reads the credentials from the environment when it runs the statement."""
         if self.s3 is None:
             return None
-        return self.s3.secret_sql(f"{S3_SCHEME}{self.bucket}")
+        return self.s3.secret_sql(f"{S3_SCHEME}{self.bucket}", from_env=from_env)
 
     def configure(self, connection) -> None:
         """Make a DuckDB connection able to read and write the lake (httpfs + secret)."""
