@@ -140,9 +140,9 @@
         {{ return(default__lake_files(source_name, table_name)) }}
     {%- endif -%}
     {%- set files_glob = lake_source_glob(source_name, table_name) -%}
-    {%- set lake_dir = var('lake_dir').rstrip('/') -%}
-    {%- set checkpoints_glob = lake_dir ~ '/{_checkpoints/*/*.json,'
-        ~ files_glob[lake_dir | length:].lstrip('/') ~ '}' -%}
+    {%- set lake_root = lake_dir().rstrip('/') -%}
+    {%- set checkpoints_glob = lake_root ~ '/{_checkpoints/*/*.json,'
+        ~ files_glob[lake_root | length:].lstrip('/') ~ '}' -%}
     {#- A loader file's name: topic, partition, first and last offset. -#}
     {%- set loader_name = dbt.string_literal(
         '/([^/+]+)[+]([0-9]{5})[+]([0-9]{20})[+]([0-9]{20})[.]parquet$'
