@@ -100,30 +100,7 @@
             < checkpoint.next_offset
     ),
 
-    reach_before as (
-        select
-            file_path,
-            event_date,
-            last_offset,
-            max(last_offset) over (
-                partition by folder_path, topic, kafka_partition
-                order by first_offset asc, last_offset desc
-                rows between unbounded preceding and 1 preceding
-            ) as widest_last_offset
-        from committed_file
-    ),
-
-    readable_file as (
-        select
-            file_path,
-            event_date
-        from reach_before
-        where
-            widest_last_offset is null
-            or widest_last_offset < last_offset
-    )
-
-    select * from readable_file)
+    {{ lake_files_not_superseded('committed_file') }})
 {%- endmacro %}
 
 {#-
@@ -207,6 +184,17 @@
             or cast(lake_file.last_offset as bigint) < checkpoint.next_offset
     ),
 
+    {{ lake_files_not_superseded('committed_file') }})
+{%- endmacro %}
+
+{#-
+    The supersede rule of lake_files, in SQL both engines share: the
+    committed files of `committed_file` (file_path, event_date, folder_path,
+    topic, kafka_partition, first_offset, last_offset) that no other file of
+    their folder, topic and partition contains. Two CTEs and the final
+    select of a `with` the caller opened.
+-#}
+{% macro lake_files_not_superseded(committed_file) -%}
     reach_before as (
         select
             file_path,
@@ -217,7 +205,7 @@
                 order by first_offset asc, last_offset desc
                 rows between unbounded preceding and 1 preceding
             ) as widest_last_offset
-        from committed_file
+        from {{ committed_file }}
     ),
 
     readable_file as (
@@ -230,6 +218,5 @@
             or widest_last_offset < last_offset
     )
 
-    select * from readable_file)
+    select * from readable_file
 {%- endmacro %}
-
