@@ -194,7 +194,7 @@ def run(kind: str, catalog: str, lake: str, out: Path, *, reconnect: bool) -> di
             started = time.perf_counter()  # the query's latency; a connection's is its own
             row = connection.execute(sql).fetchone()
         except duckdb.Error as error:
-            tally["errors"].append(f"{type(error).__name__}: {error}")
+            tally["errors"].append(f"at {time.time():.3f}: {type(error).__name__}: {error}")
             connection = None
             time.sleep(PAUSE_SECONDS)
             continue
