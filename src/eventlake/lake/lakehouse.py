@@ -119,7 +119,11 @@ def connect(
     install_extensions(connection)
     connection.execute("set TimeZone = 'UTC'")
     lake_storage(lake_dir).configure(connection)  # a bucket: httpfs and its secret
-    prepare_catalog(catalog)
+    if not read_only:
+        # A reader leaves the catalog file alone: the writer that created it set WAL mode, and
+        # a connection of its own, opened and closed beside the readers and the writers, would
+        # be one more process checkpointing the WAL when it happens to close last.
+        prepare_catalog(catalog)
     try:
         connection.execute(attach_sql(catalog, lake_dir, read_only=read_only))
     except duckdb.IOException as error:
