@@ -63,12 +63,12 @@ def year_of_facts(tmp_path_factory):
     work = tmp_path_factory.mktemp("year")
     lake, catalog = work / "lake", f"sqlite:{work / 'lakehouse.sqlite'}"
     config = GeneratorConfig(
-        events=DAYS * 16_384, days=DAYS, start_date=dt.date(2025, 1, 1), late_fraction=0.0
+        events=DAYS * 4_096, days=DAYS, start_date=dt.date(2025, 1, 1), late_fraction=0.0
     )
     write_raw_lake(config, lake)
     # Small row groups, so that a day's data holds several of them.
     with connect(catalog, lake) as connection:
-        connection.execute("call lakehouse.set_option('parquet_row_group_size', 2048)")
+        connection.execute("call lakehouse.set_option('parquet_row_group_size', 512)")
     dbt(lake, catalog, "build", "--select", "+events", "--indirect-selection", "cautious")
     with connect(catalog, lake, read_only=True) as connection:
         yield connection, lake / "curated" / "build" / "fct_events", work / "profile.json"
