@@ -121,6 +121,7 @@ def orchestrated(
     import socket
     import statistics
 
+    from eventlake.dbt.runner import PRODUCTION_BUILD
     from eventlake.erasure.orchestrator import Dbt, ErasureConfig, process
     from eventlake.erasure.subjects import ErasureRequest
     from eventlake.erasure.topics import publish_requests
@@ -155,7 +156,7 @@ def orchestrated(
                 confirmation_topic=f"confirmations-{label}",
             )
             started = time.perf_counter()
-            Dbt(settings, repo)("build")
+            Dbt(settings, repo)(*PRODUCTION_BUILD)
             print(f"({label}: dbt build of the lakehouse {time.perf_counter() - started:.0f} s)")
             for n, batch in enumerate(batches):
                 now = dt.datetime.now(dt.UTC)

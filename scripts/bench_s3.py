@@ -31,7 +31,7 @@ from pathlib import Path
 import pyarrow.fs as pafs
 
 from eventlake.config import LoaderConfig, Settings
-from eventlake.dbt.runner import PROJECT_DIR, run_dbt
+from eventlake.dbt.runner import PRODUCTION_BUILD, PROJECT_DIR, run_dbt
 from eventlake.ingest.kafka import ensure_topics
 from eventlake.ops.broker import LocalBroker
 from eventlake.simulate.config import GeneratorConfig
@@ -204,7 +204,7 @@ def main() -> None:
         def build(title: str) -> dict:
             counts(endpoint, reset=True)
             started = time.perf_counter()
-            done = run_dbt("build", cwd=PROJECT_DIR, env=env, timeout=3600)
+            done = run_dbt(*PRODUCTION_BUILD, cwd=PROJECT_DIR, env=env, timeout=3600)
             seconds = time.perf_counter() - started
             assert done.returncode == 0, done.stdout[-4000:]
             tally = counts(endpoint, reset=True)

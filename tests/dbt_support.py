@@ -34,6 +34,9 @@ def lake_env(lake: Path | str, catalog: str) -> dict[str, str]:
         EVENTLAKE_CATALOG=catalog,
         DBT_TARGET_PATH=dbt_target(work),
         DBT_LOG_PATH=str(work / "logs"),
+        # As the production builds (runner.PRODUCTION_BUILD): dbt's unit tests run once, in
+        # tests/dbt/test_unit_tests.py, not in every test's build.
+        DBT_EXCLUDE_RESOURCE_TYPES="unit_test",
     )
 
 

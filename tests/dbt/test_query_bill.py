@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from eventlake.dbt.runner import run_dbt
+from eventlake.dbt.runner import PRODUCTION_BUILD, run_dbt
 from eventlake.simulate.config import GeneratorConfig
 from eventlake.simulate.lake_writer import write_raw_lake
 from tests.dbt_support import copy_project, dbt, dbt_target, query
@@ -109,12 +109,12 @@ def test_an_incremental_model_reading_history_fails_the_build_naming_it(tmp_path
     }
     config = GeneratorConfig(events=DAYS * 8_000, days=DAYS, start_date=START, late_fraction=0.0)
     write_raw_lake(config, lake)
-    first = run_dbt("build", cwd=project, env=env, timeout=600)
+    first = run_dbt(*PRODUCTION_BUILD, cwd=project, env=env, timeout=600)
     assert first.returncode == 0, first.stdout[-3000:]
     published = query(lake, catalog, "select max(event_date) from events")[0][0]
 
     add_day(lake, DAYS)
-    second = run_dbt("build", cwd=project, env=env, timeout=600)
+    second = run_dbt(*PRODUCTION_BUILD, cwd=project, env=env, timeout=600)
 
     assert second.returncode != 0
     beyond = [row for row in bills(lake, catalog) if row[1] == "fct_users_to_date" and row[2]]

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from eventlake.dbt.runner import dbt_command
+from eventlake.dbt.runner import PRODUCTION_BUILD, dbt_command
 from tests.concurrency_reader import QUERIES
 from tests.dbt_support import REPO, dbt, dbt_target, query
 
@@ -275,7 +275,7 @@ KILL_POINTS = (
 def start_build(env: dict[str, str]) -> subprocess.Popen:
     """`dbt build` on the test's lake and catalog, not waited for."""
     return subprocess.Popen(
-        list(dbt_command("build")),
+        list(dbt_command(*PRODUCTION_BUILD)),
         cwd=REPO,
         env=env,
         stdout=subprocess.DEVNULL,

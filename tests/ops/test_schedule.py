@@ -312,6 +312,9 @@ def test_one_scheduled_build_publishes_and_loads_the_online_store(tmp_path):
     done = eventlake("run-analytics", "--once", "--materialize-online")
 
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    ran = json.loads((Path(env["DBT_TARGET_PATH"]) / "run_results.json").read_text())["results"]
+    kinds = {result["unique_id"].split(".")[0] for result in ran}
+    assert {"model", "test", "snapshot"} <= kinds and "unit_test" not in kinds, kinds
     user_id, events_30d, as_of = query(
         lake,
         catalog,

@@ -28,6 +28,11 @@ DBT_FLAGS = ("--profiles-dir", ".", "--project-dir", ".")
 BUILD_NICENESS = 10
 """The scheduled build's CPU priority (nice(1); EVENTLAKE_BUILD_NICENESS): below the readers'
 on a shared host, so a dashboard's query does not wait behind the build's threads for a core."""
+PRODUCTION_BUILD = ("build", "--exclude-resource-type", "unit_test")
+"""A production build (the schedule, an erasure pass): every seed, model, snapshot and data
+test, not dbt's unit tests. Their inputs are fixed in the project, so every build would answer
+them the same; they run in development and CI (`make test-fast`, tests/dbt/test_unit_tests.py),
+as dbt's documentation advises."""
 
 
 def dbt_executable() -> str:
@@ -85,6 +90,7 @@ def run_dbt(
 
 
 def build_command(select: Sequence[str] = (), niceness: int = 0) -> tuple[str, ...]:
-    """`dbt build` of the whole project, or of the `--select` selection, at `niceness`."""
-    command = dbt_command("build", niceness=niceness)
+    """The production build (PRODUCTION_BUILD) of the whole project, or of the `--select`
+    selection, at `niceness`."""
+    command = dbt_command(*PRODUCTION_BUILD, niceness=niceness)
     return (*command, "--select", *select) if select else command

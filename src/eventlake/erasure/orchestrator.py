@@ -41,7 +41,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from eventlake.config import Settings, env_int
-from eventlake.dbt.runner import run_dbt
+from eventlake.dbt.runner import PRODUCTION_BUILD, run_dbt
 from eventlake.erasure import control, lakehouse_purge, suppression, topics
 from eventlake.erasure.control import CONFIRMED, PENDING, Confirmation
 from eventlake.erasure.lake_rewrite import LakeErasure, Subject, erase_from_lake
@@ -437,13 +437,12 @@ def _lakehouse_steps(request_ids: Sequence[str], pass_id: str) -> list[Confirmat
 
 
 def _build_exclusions(target: TargetControlPlane | None) -> tuple[str, ...]:
-    """What the Spark target cannot build (README, "Not yet on Spark"): the unit tests (DuckDB
-    literals) and the snapshot (dbt-spark snapshots need Delta, Iceberg or Hudi), with its data
-    tests. Left in, a unit test's failure would skip every model downstream, the rollups the
-    pass waits for included, and the build would never succeed."""
+    """What the Spark target cannot build (README, "Not yet on Spark") beyond the unit tests
+    that no production build runs (PRODUCTION_BUILD): the snapshot (dbt-spark snapshots need
+    Delta, Iceberg or Hudi), with its data tests."""
     if target is None:
         return ()
-    return ("--exclude", "resource_type:snapshot", "resource_type:unit_test")
+    return ("--exclude", "resource_type:snapshot")
 
 
 def _kafka_object(settings: Settings) -> str:
@@ -492,7 +491,7 @@ def _complete(
 ) -> None:
     """Recompute the rollups, purge the lakehouse's old files, confirm what time has done."""
     if build:
-        report.build_ok = dbt("build", *_build_exclusions(target), check=False)
+        report.build_ok = dbt(*PRODUCTION_BUILD, *_build_exclusions(target), check=False)
         if not report.build_ok:
             log.warning("dbt build failed: the rollups' erasure steps stay pending")
     dbt("run-operation", "confirm_erasure_recomputes")
