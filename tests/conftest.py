@@ -16,43 +16,9 @@ from eventlake.ingest.kafka import ensure_topics
 from eventlake.ops.broker import LocalBroker
 from tests import dbt_support
 
-MINUTES_LONG = (
-    "tests/lake/test_concurrency.py",
-    "tests/ingest/test_loader.py",
-    "tests/erasure/test_erasure.py",
-    "tests/dbt/test_dbt_layer.py",
-    "tests/cli/test_cli.py",
-    "tests/lake/test_maintenance_dbt.py",
-    "tests/dbt/test_compaction_in_a_bucket.py",
-    "tests/lake/test_lakehouse.py",
-)
-"""The modules whose tests take minutes (`make test`'s --durations), slowest first. With
-xdist (`make test`: --dist loadscope) they start first, and their tests
-go to whichever worker is free one by one, so that no worker is left with minutes of work
-while the other idles at the end of the run."""
-
-
-def pytest_xdist_make_scheduler(config: pytest.Config, log):
-    """xdist's loadscope (a module's tests on one worker, so module fixtures build once), except
-    that each test of a MINUTES_LONG module is a unit of its own (they share no module fixture
-    that takes long to build); and the units go out in the collection's order (MINUTES_LONG
-    first), where loadscope would send the modules with the most tests first."""
-    from xdist.scheduler import LoadScopeScheduling
-
-    config.option.loadscopereorder = False
-
-    class Scheduler(LoadScopeScheduling):
-        def _split_scope(self, nodeid: str) -> str:
-            if nodeid.split("::", 1)[0] in MINUTES_LONG:
-                return nodeid
-            return super()._split_scope(nodeid)
-
-    return Scheduler(config, log)
-
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The MINUTES_LONG modules' tests first, in that order (a stable sort: the rest keep theirs).
-    broker: the test uses the broker fixture (directly or through another fixture);
+    """broker: the test uses the broker fixture (directly or through another fixture);
     postgres: the PostgreSQL catalog fixture or a "postgres" parameter; redis: a "redis"
     parameter (a test opening Redis itself carries the mark in its file); s3: the s3_server or
     s3_lake fixture, or an "s3" parameter (the lake in a bucket)."""
@@ -68,8 +34,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.redis)
         if {"s3_server", "s3_lake"} & fixtures or "s3" in params:
             item.add_marker(pytest.mark.s3)
-    rank = {module: number for number, module in enumerate(MINUTES_LONG)}
-    items.sort(key=lambda item: rank.get(item.nodeid.split("::", 1)[0], len(rank)))
 
 
 @pytest.fixture(scope="session", autouse=True)
