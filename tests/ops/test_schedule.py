@@ -83,6 +83,8 @@ def test_build_command_is_dbt_build_from_the_repository_root_with_the_selection(
     assert Path(command[0]).name == "dbt"
     assert command[1:] == (
         "build",
+        "--exclude-resource-type",
+        "unit_test",
         "--profiles-dir",
         ".",
         "--project-dir",
