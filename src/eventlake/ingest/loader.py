@@ -196,8 +196,10 @@ class Loader:
         self._commits: deque[TopicPartition] = deque()  # appended by the writer
         self._last_rebalance = time.monotonic()
         # A member that died without leaving holds its partitions until its session expires:
-        # --once waits that long after the last rebalance before calling the topic drained.
+        # --once waits that long after the last rebalance before calling the topic drained,
+        # unless it holds every partition of the topic (then no other member holds any).
         self._settle_seconds = 1.5 * config.session_timeout_ms / 1000
+        self._partition_count: int | None = None
         self.kafka = kafka_health(settings.bootstrap_servers)
         self._consumer = Consumer(
             consumer_config(
@@ -274,12 +276,20 @@ class Loader:
         return self.progress
 
     def _drained(self) -> bool:
+        if not self._assigned or not self._at_end >= self._assigned:
+            return False
+        if self._queue.unfinished_tasks:
+            return False
         return (
-            bool(self._assigned)
-            and self._at_end >= self._assigned
-            and self._queue.unfinished_tasks == 0
-            and time.monotonic() - self._last_rebalance >= self._settle_seconds
+            len(self._assigned) >= self._topic_partitions()
+            or time.monotonic() - self._last_rebalance >= self._settle_seconds
         )
+
+    def _topic_partitions(self) -> int:
+        if self._partition_count is None:
+            metadata = self._consumer.list_topics(self.settings.topic, timeout=10)
+            self._partition_count = len(metadata.topics[self.settings.topic].partitions)
+        return self._partition_count
 
     # -- the writing thread ---------------------------------------------------------------------
 
