@@ -38,3 +38,26 @@
     {%- endfor -%}
     {%- do adapter.commit() -%}
 {%- endmacro %}
+
+
+{% macro confirm_erasure_recomputes_after_build(results) -%}
+    {#- on-run-end: a production `dbt build` on the lakehouse (the scheduled
+        one, an erasure pass's) whose every node passed confirms the
+        recomputes it made; a failed build confirms nothing and publishes
+        nothing, so the steps stay pending until a build passes. (The erasure
+        pass on Spark runs confirm_erasure_recomputes after its build.) -#}
+    {%- if not execute or flags.WHICH != 'build' or target.type != 'duckdb'
+        or target.schema != var('build_schema') -%}
+        {{ return('') }}
+    {%- endif -%}
+    {%- set failed = results
+        | selectattr('status', 'in', ['error', 'fail', 'runtime error'])
+        | list -%}
+    {%- if failed -%}
+        {{ log("confirm_erasure_recomputes: nothing confirmed, "
+            ~ failed | length ~ " node(s) failed", info=True) }}
+    {%- else -%}
+        {%- do confirm_erasure_recomputes() -%}
+    {%- endif -%}
+    {{ return('') }}
+{%- endmacro %}

@@ -26,6 +26,7 @@ import pyarrow.parquet as pq
 import pytest
 from confluent_kafka import Producer
 
+from eventlake.dbt.runner import PRODUCTION_BUILD
 from eventlake.erasure.control import Confirmation
 from eventlake.erasure.orchestrator import ErasureConfig, process
 from eventlake.erasure.subjects import ErasureRequest, subject_hash
@@ -427,6 +428,28 @@ def test_bad_requests_go_to_the_dlq_and_delete_nothing(erasure_settings, loader_
     )
     assert "rejected id" in output and "nothing was deleted" in output
     assert data_rows(lakehouse_findings(settings, [])[0]) == data_rows(rows)
+
+
+def test_a_pass_without_a_build_is_confirmed_by_the_next_scheduled_build(
+    erasure_settings, loader_config
+):
+    settings = erasure_settings
+    land_world(settings, loader_config, count=1500)
+    publish_requests(settings, [ErasureRequest("req-later", user(7), datetime.now(UTC))])
+
+    report = run_pass(settings, build=False)
+
+    assert report.erased == ["req-later"] and report.build_ok is None
+    recomputed = {
+        step
+        for step, status in store_status(settings).items()
+        if step[:2] == ("req-later", "warehouse") and status == "pending"
+    }
+    assert ("req-later", "warehouse", "agg_events_daily") in recomputed
+    # The scheduled build recomputes the rollups from the deletes and, every node passed,
+    # confirms them (its on-run-end hook); no erasure pass runs in between.
+    dbt(settings.lake_dir, settings.catalog, *PRODUCTION_BUILD)
+    assert {store_status(settings)[step] for step in recomputed} == {"confirmed"}
 
 
 def landed_others(lake: Path, subject: str) -> int:

@@ -12,7 +12,9 @@
    `dbt run-operation erase_subjects` deletes them from every model, snapshot and seed with
    meta.subject_key (DuckLake deletes, one commit) and re-publishes the readers' views;
    `dbt build` recomputes the dates whose facts were deleted in the rollups (they read
-   fct_events' change feed), and `confirm_erasure_recomputes` confirms them; then the
+   fct_events' change feed) and, once every node passed, confirms them (its on-run-end hook
+   confirm_erasure_recomputes_after_build, as every production build does; on Spark,
+   `confirm_erasure_recomputes` after the build); then the
    lakehouse purge (lakehouse_purge.py) rewrites the data files that held deleted rows,
    expires every older snapshot and deletes the old files, so the rows leave the disk.
    On another dbt target (EVENTLAKE_DBT_TARGET=spark) the requests are also recorded in that
@@ -494,8 +496,8 @@ def _complete(
         report.build_ok = dbt(*PRODUCTION_BUILD, *_build_exclusions(target), check=False)
         if not report.build_ok:
             log.warning("dbt build failed: the rollups' erasure steps stay pending")
-    dbt("run-operation", "confirm_erasure_recomputes")
     if target is not None:
+        dbt("run-operation", "confirm_erasure_recomputes")
         target.copy_confirmations()
     with control.connect(settings) as connection:
         pending = sorted({r for r, _, _ in control.pending_steps(connection, LAKEHOUSE_STORE)})
