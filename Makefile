@@ -40,8 +40,8 @@ format: install
 	$(BIN)/ruff format src tests scripts
 
 # Two pytest-xdist workers, a test module each at a time (module fixtures build once): most tests
-# wait on one single-threaded dbt or loader process, so two keep both cores busy (35 min against
-# 68 min of test time in one run, docs/operations.md). PYTEST_WORKERS=0: one process.
+# wait on one single-threaded dbt or loader process, so two keep both cores busy (docs/operations.md
+# has the suite's figures). PYTEST_WORKERS=0: one process.
 PYTEST_WORKERS ?= 2
 test: lint
 	$(BIN)/python -m pytest -m "not spark" $(if $(filter-out 0,$(PYTEST_WORKERS)),-n $(PYTEST_WORKERS) --dist loadscope) --durations=10
