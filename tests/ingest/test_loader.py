@@ -162,8 +162,8 @@ def test_kill_9_at_random_points_lands_each_event_once(settings, lake_dir):
     kills = 0
     while kills < 10:
         loader = start_loader(settings, **rotation)
-        # Killed at a random point after it joined the group (more on a loaded machine or with
-        # a bucket's client to start), so each kill can interrupt work.
+        # Killed at a random point after it joined the group (a join takes longer on a loaded
+        # machine or with a bucket's client to start), so each kill can interrupt work.
         for line in iter(loader.stdout.readline, b""):
             if b"assigned partition" in line:
                 break
