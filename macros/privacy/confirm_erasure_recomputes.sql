@@ -50,12 +50,10 @@
         or target.schema != var('build_schema') -%}
         {{ return('') }}
     {%- endif -%}
-    {%- set failed = results
-        | selectattr('status', 'in', ['error', 'fail', 'runtime error'])
-        | list -%}
+    {%- set failed = failed_nodes(results) -%}
     {%- if failed -%}
-        {{ log("confirm_erasure_recomputes: nothing confirmed, "
-            ~ failed | length ~ " node(s) failed", info=True) }}
+        {{ log("confirm_erasure_recomputes: nothing confirmed, failed: "
+            ~ failed | join(', '), info=True) }}
     {%- else -%}
         {%- do confirm_erasure_recomputes() -%}
     {%- endif -%}

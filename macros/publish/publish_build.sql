@@ -4,9 +4,7 @@
         {{ return('') }}
     {%- endif -%}
     {%- if results is not none -%}
-        {%- set failed = results
-            | selectattr('status', 'in', ['error', 'fail', 'runtime error'])
-            | map(attribute='node.name') | list -%}
+        {%- set failed = failed_nodes(results) -%}
         {%- if flags.WHICH != 'build' -%}
             {{ log("publish_build: not published (dbt " ~ flags.WHICH
                 ~ " runs no tests; `dbt build` publishes)", info=True) }}
