@@ -269,8 +269,8 @@ retention_test:
 
 @pytest.fixture(scope="module")
 def dbt_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The macro (with publish_build, which it calls) and a few models, built into a DuckLake
-    lakehouse (catalog and lake in the project's folder)."""
+    """The macro (with publish_build, which it calls, and failed_nodes, which that calls) and a
+    few models, built into a DuckLake lakehouse (catalog and lake in the project's folder)."""
     project = tmp_path_factory.mktemp("dbt_project")
     (project / "models").mkdir()
     (project / "macros").mkdir()
@@ -294,7 +294,12 @@ def dbt_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
         )
     )
     (project / "profiles.yml").write_text(PROFILE)
-    for macro in ("retention/expire_partitions.sql", "publish/publish_build.sql"):
+    macros = (
+        "retention/expire_partitions.sql",
+        "publish/publish_build.sql",
+        "publish/failed_nodes.sql",
+    )
+    for macro in macros:
         source = REPO / "macros" / macro
         (project / "macros" / source.name).write_text(source.read_text())
     for name, sql in MODELS.items():
